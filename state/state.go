@@ -1,0 +1,102 @@
+// Package state is the desired state of one machine, as renderers produce it
+// and plan compares it with what a machine really has. It holds data only:
+// no I/O, so that renderers stay pure.
+package state
+
+import (
+	"io/fs"
+	"sort"
+)
+
+// Kinds of machine.
+const (
+	KindHost    = "host"
+	KindGateway = "gateway"
+)
+
+// File is one file arbo owns on a machine.
+type File struct {
+	Path    string      // absolute path on the machine
+	Mode    fs.FileMode // permission bits
+	Owner   string      // user name, e.g. "root"
+	Group   string      // group name, e.g. "wheel"
+	Content []byte
+	// Sensitive files (cookies, release env) never show their content in a
+	// diff, a plan, a log or JSON output.
+	Sensitive bool
+	// Jail names the jail whose root holds the file ("" for host files). Such
+	// files are written only after the jail exists, and never through a
+	// symlink under the jail root.
+	Jail string
+	// Reload lists what must happen when this file changes (see Reload*).
+	Reload []Reload
+	// Source names the template or renderer that produced it, for people.
+	Source string
+}
+
+// Kinds of reload action, in the order apply runs them.
+const (
+	ReloadNetif     = "netif"      // service netif cloneup: lo1 from rc.conf
+	ReloadRoutes    = "routes"     // route add/change for static routes
+	ReloadPF        = "pf"         // pfctl -nf, then commit-confirmed pfctl -f
+	ReloadJail      = "jail"       // restart the jail named in Target
+	ReloadUnbound   = "unbound"    // unbound configtest + reload (in jail Target, or the gateway)
+	ReloadErlang    = "erlang"     // service -j Target <erlang.service> restart
+	ReloadPfSense   = "pfsense"    // rc.filter_configure_sync + read-back
+	ReloadPfSenseNS = "pfsense-ns" // pfSsh.php playback svc restart unbound
+)
+
+// Reload is an action that follows a file change.
+type Reload struct {
+	Kind   string
+	Target string // a jail name or service name, when the kind needs one
+}
+
+// Jail is a jail a host must have.
+type Jail struct {
+	Name       string
+	SafeName   string
+	Hostname   string // <name>.<domain>
+	IP         string // ezjail's iface|addr[,iface|addr…]
+	Tier       string
+	Data       bool // a data-tier jail: never deleted without --allow-destroy
+	Flavour    string
+	Packages   []string // installed from the host into the jail root
+	StartAfter []string
+	Root       string // /usr/jails/<name>
+}
+
+// Machine is everything one machine must look like.
+type Machine struct {
+	Name  string
+	Kind  string
+	Files []File
+	Jails []Jail
+	// Routes the host must have live, as "dest via" pairs, for route add/change.
+	Routes []Route
+	// Warnings found while rendering (e.g. gateway interfaces that disagree
+	// with config.xml). Never errors.
+	Warnings []string
+}
+
+// Route is a static route to bring live.
+type Route struct {
+	Dest string // e.g. 10.20.1.12/32
+	Via  string
+}
+
+// Sort puts files in path order and jails in name order so that output is
+// deterministic whatever order renderers appended in.
+func (m *Machine) Sort() {
+	sort.SliceStable(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+}
+
+// File returns the file at path, or nil.
+func (m *Machine) File(path string) *File {
+	for i := range m.Files {
+		if m.Files[i].Path == path {
+			return &m.Files[i]
+		}
+	}
+	return nil
+}
