@@ -1,0 +1,116 @@
+// Package emu is the lab's emulator of the FreeBSD and pfSense commands that
+// arbo runs on its machines (see /work/shared/LAB.md, "How one machine is
+// built", step 3). It is one multi-call binary, like busybox: Main dispatches
+// on the base name of argv[0]. The machine builder links the binary under the
+// paths listed in Links (and GatewayLinks on the gateway).
+//
+// All state lives in files inside the machine root, so that tests and the
+// lab's proxy can read it; the exported constants below are the contract
+// with the machine/proxy side (package lab).
+//
+// The package is portable Go without cgo: the binary is built with
+// CGO_ENABLED=0 and runs inside a chroot that has no C library.
+package emu
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// State-file contract (paths inside the machine root).
+const (
+	// MachineFile is written by the machine builder. Lines:
+	//   name=<machine>
+	//   kind=host|gateway
+	//   release=14.2-RELEASE
+	//   iface=<name> <addr>/<prefix>     (zero or more; interfaces present at boot, lo0 is implicit)
+	MachineFile = "/etc/lab-machine"
+	// StateDir holds the emulator's runtime state.
+	StateDir = "/var/run/lab"
+	// FirewallFile holds "open" or "blocked" (see firewallVerdict).
+	FirewallFile = "/var/run/lab/firewall"
+	// FlushFile holds an integer, incremented whenever pf states are flushed.
+	FlushFile = "/var/run/lab/flush"
+	// FailDir holds fault switches: FailDir/<command> makes that command fail.
+	FailDir = "/var/run/lab/fail"
+	// FailConfigLoad is the fault that makes the gateway loader reject the
+	// next config.xml it loads (the file is then removed).
+	FailConfigLoad = "/var/run/lab/fail/config-load"
+	// CallsLog gets one JSON line per emulated call.
+	CallsLog = "/var/log/lab-calls.log"
+	// PFLoadedFile is the ruleset last loaded with pfctl -f.
+	PFLoadedFile = "/var/run/lab/pf.loaded"
+	// PFEnabledFile exists (content "1") while pf is enabled.
+	PFEnabledFile = "/var/run/lab/pf.enabled"
+	// InterfacesFile lists interfaces, one per line: "<name> [addr/prefix…]".
+	InterfacesFile = "/var/run/lab/interfaces"
+	// RoutesFile lists static routes, one per line: "<dest> <gateway>".
+	RoutesFile = "/var/run/lab/routes"
+	// ConfigLoadedFile records the config.xml the gateway loader last accepted.
+	ConfigLoadedFile = "/var/run/lab/config.loaded"
+	// ServicesLog gets one line per service action the emulator performed.
+	ServicesLog = "/var/run/lab/services.log"
+	// RootEnv names the environment variable that prefixes every path (tests).
+	RootEnv = "LAB_ROOT"
+	// JailEnv names the environment variable carrying the current jail name
+	// (set by jexec), so that the call log can record it.
+	JailEnv = "LAB_JAIL"
+)
+
+// Links maps each emulated command to the absolute FreeBSD paths where the
+// machine builder links the binary on every machine.
+var Links = map[string][]string{
+	"ezjail-admin":    {"/usr/local/bin/ezjail-admin"},
+	"jls":             {"/usr/sbin/jls"},
+	"jail":            {"/usr/sbin/jail"},
+	"jexec":           {"/usr/sbin/jexec"},
+	"pfctl":           {"/sbin/pfctl"},
+	"sysrc":           {"/usr/sbin/sysrc"},
+	"service":         {"/usr/sbin/service"},
+	"pkg":             {"/usr/local/sbin/pkg", "/usr/sbin/pkg"},
+	"route":           {"/sbin/route"},
+	"ifconfig":        {"/sbin/ifconfig"},
+	"netstat":         {"/usr/bin/netstat"},
+	"sha256":          {"/sbin/sha256"},
+	"daemon":          {"/usr/sbin/daemon"},
+	"logger":          {"/usr/bin/logger"},
+	"freebsd-version": {"/bin/freebsd-version"},
+	"uname":           {"/usr/bin/uname"},
+	"hostname":        {"/bin/hostname"},
+}
+
+// GatewayLinks are linked only on the pfSense gateway, in addition to Links.
+var GatewayLinks = map[string][]string{
+	"rc.filter_configure_sync": {"/etc/rc.filter_configure_sync"},
+	"pfSsh.php":                {"/usr/local/sbin/pfSsh.php"},
+}
+
+// Main runs the command named by filepath.Base(args[0]) and returns its exit
+// status. A binary called by another name (e.g. lab-emu) takes the command
+// name from args[1], so that "lab-emu pfctl -sr" works without a link.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return 2
+	}
+	name := filepath.Base(args[0])
+	if _, ok := lookup(name); !ok && len(args) > 1 {
+		args = args[1:]
+		name = filepath.Base(args[0])
+	}
+	e := newEnv(stdin, stdout, stderr)
+	return e.run(name, args)
+}
+
+// Path maps an absolute machine path to the host path: every file the
+// emulator reads or writes goes through it. Inside a machine LAB_ROOT is
+// unset and "/" is the machine root (chroot); tests set LAB_ROOT to a temp dir.
+func Path(root, p string) string {
+	if root == "" || root == "/" {
+		return p
+	}
+	return filepath.Join(root, strings.TrimPrefix(p, "/"))
+}
+
+func rootFromEnv() string { return os.Getenv(RootEnv) }
