@@ -845,7 +845,7 @@ func (l *loader) record(path string, n *yaml.Node) Record {
 		case "aaaa":
 			r.AAAA = l.addrList(p, v)
 		case "cname":
-			r.CNAME = strings.TrimSuffix(l.str(p, v), ".")
+			r.CNAME = l.str(p, v)
 		case "srv":
 			l.seq(p, v, func(_ int, sp string, item *yaml.Node) {
 				var s SRV
@@ -858,7 +858,7 @@ func (l *loader) record(path string, n *yaml.Node) Record {
 					case "port":
 						s.Port = l.integer(kp, v)
 					case "target":
-						s.Target = strings.TrimSuffix(l.str(kp, v), ".")
+						s.Target = l.str(kp, v)
 					}
 				})
 				l.require(sp, item, seen, "port", "target")
@@ -1061,6 +1061,11 @@ func applyDefaults(c *Cluster) {
 		nets[n.Name] = n
 	}
 	if g := c.Gateway; g != nil {
+		for i, f := range g.Forwards {
+			if f.ToPort == (PortRange{}) {
+				g.Forwards[i].ToPort = f.Port
+			}
+		}
 		for i, gi := range g.Interfaces {
 			if n := nets[gi.Network]; n != nil && !gi.Prefix.IsValid() {
 				g.Interfaces[i].Prefix = n.CIDR
