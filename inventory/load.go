@@ -268,6 +268,10 @@ func (l *loader) mapping(path string, n *yaml.Node, known []string, each func(ke
 			continue
 		}
 		seen[key] = true
+		if key == "<<" && k.Tag == "!!merge" {
+			l.add(npos(k), p, "merge keys (<<) are not allowed in a topology; write the keys out")
+			continue
+		}
 		if known != nil && !contains(known, key) {
 			if s := suggest(key, known); s != "" {
 				l.add(npos(k), p, "unknown key (did you mean %q?)", s)

@@ -80,6 +80,19 @@ type validator struct {
 	// ifaceAddrs holds every host and gateway interface address.
 	ifaceAddrs map[netip.Addr]string
 	netTiers   map[string][]string
+	// badNets is set when a network did not decode: address checks against
+	// networks would then only repeat that problem in other words.
+	badNets bool
+}
+
+// reported tells whether decoding already found a problem at path.
+func (l *loader) reported(path string) bool {
+	for _, p := range l.probs {
+		if p.Path == path {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loader) validate(c *Cluster) {
@@ -202,6 +215,8 @@ func (v *validator) networks() {
 		v.match(p, n.Pos, "network name", n.Name, shortName)
 		if n.CIDR.IsValid() {
 			valid = append(valid, n)
+		} else {
+			v.badNets = true
 		}
 	}
 	// Overlaps: sorted by address, a prefix overlaps an earlier one exactly
@@ -539,7 +554,9 @@ func (v *validator) jail(h *Host, jp string, j *Jail, onNet map[string]bool, loc
 		}
 		n := c.NetworkOf(a)
 		if n == nil {
-			v.at(p, j.Pos, "address %s lies in no declared network", a)
+			if !v.badNets {
+				v.at(p, j.Pos, "address %s lies in no declared network", a)
+			}
 			continue
 		}
 		v.inside(p, j.Pos, a, n.CIDR, n.Name)
@@ -555,7 +572,7 @@ func (v *validator) jail(h *Host, jp string, j *Jail, onNet map[string]bool, loc
 		}
 	}
 	if tier != nil && !inTier && len(j.IPs) > 0 {
-		if n := c.Network(tier.Network); n != nil {
+		if n := c.Network(tier.Network); n != nil && n.CIDR.IsValid() {
 			v.at(ipPath, j.Pos, "jail %s has no address in its tier's network %s (%s)", j.Name, n.Name, n.CIDR)
 		}
 	}
@@ -795,7 +812,7 @@ func (v *validator) accept() {
 		if a.Machine != "" && a.Machine != MachineCluster && v.c.Host(a.Machine) == nil && !v.c.IsGateway(a.Machine) {
 			v.at(p+".machine", a.Pos, "ARBO001: %q is not a machine (the gateway, a host, or cluster)", a.Machine)
 		}
-		if _, set := v.pos[p+".reason"]; set && a.Reason == "" {
+		if _, set := v.pos[p+".reason"]; set && a.Reason == "" && !v.reported(p+".reason") {
 			v.at(p+".reason", a.Pos, "reason is empty; say why the finding is accepted")
 		}
 	}
@@ -809,9 +826,12 @@ func (v *validator) management() {
 		}
 	}
 	if _, set := v.pos["management"]; set {
-		if len(c.Management) == 0 {
+		if len(c.Management) == 0 && !v.reported("management") {
 			v.at("management", Pos{}, "management is empty; list the networks or CIDRs SSH comes from, or leave the key out")
 		}
+		return
+	}
+	if v.badNets {
 		return
 	}
 	for _, m := range c.Machines() {
