@@ -1,0 +1,73 @@
+package jail
+
+import "github.com/arbo-project/arbo/state"
+
+// The argument lists below are run as they are (never through a shell):
+// argv[0] is the program.
+
+// EzjailAdmin is the program that manages ezjail jails.
+const EzjailAdmin = "ezjail-admin"
+
+// CreateArgs creates j: ezjail-admin create [-f flavour] name ipstring. On a
+// host with ezjail_use_zfs_for_jails the jail gets its own dataset.
+func CreateArgs(j state.Jail) []string {
+	args := []string{EzjailAdmin, "create"}
+	if j.Flavour != "" {
+		args = append(args, "-f", j.Flavour)
+	}
+	return append(args, j.Name, j.IP)
+}
+
+// StartArgs starts j. "one" skips the ezjail_enable check (rc.subr(8)), so
+// that a start works before rc.conf.local is in place.
+func StartArgs(j state.Jail) []string { return []string{EzjailAdmin, "onestart", j.Name} }
+
+// StopArgs stops j (running its rc.shutdown: ezjail_exec_stop).
+func StopArgs(j state.Jail) []string { return []string{EzjailAdmin, "onestop", j.Name} }
+
+// RestartArgs restarts j.
+func RestartArgs(j state.Jail) []string { return []string{EzjailAdmin, "onerestart", j.Name} }
+
+// ArchiveArgs archives j into ezjail's archive directory
+// (/usr/jails/ezjail_archives). Without -f ezjail refuses a running jail:
+// stop it first so that a database is archived consistently.
+func ArchiveArgs(j state.Jail) []string { return []string{EzjailAdmin, "archive", j.Name} }
+
+// DeleteArgs removes j's ezjail config and fstab; with wipe also its root
+// (or, for a ZFS jail, the dataset <parentzfs>/<jail_hostname>: see the
+// package README on why arbo wipes ZFS jails itself).
+func DeleteArgs(j state.Jail, wipe bool) []string {
+	args := []string{EzjailAdmin, "delete"}
+	if wipe {
+		args = append(args, "-w")
+	}
+	return append(args, j.Name)
+}
+
+// ZFSDestroyArgs destroys a ZFS jail's dataset, <dataset>/<name> as
+// ezjail-admin create made it.
+func ZFSDestroyArgs(dataset string, j state.Jail) []string {
+	return []string{"zfs", "destroy", "-r", dataset + "/" + j.Name}
+}
+
+// InstallBasejailArgs installs the basejail and newjail template for
+// release (e.g. 14.2-RELEASE). -r keeps ezjail from asking interactively.
+func InstallBasejailArgs(release string) []string {
+	args := []string{EzjailAdmin, "install"}
+	if release != "" {
+		args = append(args, "-r", release)
+	}
+	return args
+}
+
+// PkgInstallArgs installs pkgs into the jail root from the host, so that a
+// jail without egress still gets them: pkg -r <root> install -y pkgs…
+func PkgInstallArgs(root string, pkgs []string) []string {
+	return append([]string{"pkg", "-r", root, "install", "-y"}, pkgs...)
+}
+
+// ConfigTestArgs is ezjail's cheap existence probe: exit 0 when ezjail
+// knows the jail (runnable or not), 1 otherwise.
+func ConfigTestArgs(j state.Jail) []string {
+	return []string{EzjailAdmin, "config", "-r", "test", j.Name}
+}
