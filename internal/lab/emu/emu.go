@@ -54,6 +54,11 @@ const (
 	ServicesLog = "/var/run/lab/services.log"
 	// RootEnv names the environment variable that prefixes every path (tests).
 	RootEnv = "LAB_ROOT"
+	// LogRootEnv names the environment variable for the root of the machine
+	// whose call log and machine-wide state (interfaces, pf, running jails)
+	// a call uses; it defaults to LAB_ROOT. jexec sets LAB_ROOT to the jail
+	// root and keeps this one at the machine root.
+	LogRootEnv = "LAB_LOG_ROOT"
 	// JailEnv names the environment variable carrying the current jail name
 	// (set by jexec), so that the call log can record it.
 	JailEnv = "LAB_JAIL"

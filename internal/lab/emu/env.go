@@ -22,7 +22,7 @@ type env struct {
 
 func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
 	r := rootFromEnv()
-	lr := os.Getenv("LAB_LOG_ROOT")
+	lr := os.Getenv(LogRootEnv)
 	if lr == "" {
 		lr = r
 	}
@@ -115,3 +115,8 @@ func ReadCalls(root string) ([]Call, error) {
 	}
 	return calls, nil
 }
+
+// m maps a path of machine-wide state (interfaces, routes, pf, running
+// jails): jails share the host's kernel, so inside a jail this still
+// resolves against the host's root.
+func (e *env) m(machinePath string) string { return Path(e.logRoot, machinePath) }

@@ -1,0 +1,30 @@
+//go:build unix
+
+package emu
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// chrootInto makes c run chrooted into root when we may (euid 0).
+func chrootInto(c *exec.Cmd, root string) bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	if c.SysProcAttr == nil {
+		c.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	c.SysProcAttr.Chroot = root
+	return true
+}
+
+// detach puts c in a new session, so that it survives the SSH session's
+// hangup, as daemon(8) does with setsid(2).
+func detach(c *exec.Cmd) {
+	if c.SysProcAttr == nil {
+		c.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	c.SysProcAttr.Setsid = true
+}
