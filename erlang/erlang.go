@@ -1,0 +1,175 @@
+// Package erlang renders the files an Erlang/Elixir release inside a jail
+// needs to join the cluster: vm.args (distribution ports, -hidden, IPv6
+// distribution), a shell-sourceable env file (RELEASE_DISTRIBUTION,
+// RELEASE_NODE, RELEASE_COOKIE and the discovery settings) and the user's
+// ~/.erlang.cookie. Rendering is pure: the caller reads the cookie file.
+package erlang
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/jail"
+	"github.com/arbo-project/arbo/state"
+	"github.com/arbo-project/arbo/templates"
+)
+
+// Paths inside a jail.
+const (
+	Dir         = "/usr/local/etc/arbo"
+	VMArgsPath  = Dir + "/vm.args"
+	EnvPath     = Dir + "/env"
+	CookieName  = ".erlang.cookie"
+	DefaultUser = "root"
+)
+
+// VMArgsData is what vm.args.tmpl receives.
+type VMArgsData struct {
+	Path     string // on the host: /usr/jails/<jail>/usr/local/etc/arbo/vm.args
+	JailPath string // inside the jail: /usr/local/etc/arbo/vm.args
+	EnvPath  string // inside the jail: /usr/local/etc/arbo/env
+	Cluster  string
+	Jail     string
+	Tier     string
+	DistMin  int  // inet_dist_listen_min
+	DistMax  int  // inet_dist_listen_max
+	Hidden   bool // the tier is in erlang.hidden
+	IPv6     bool // the node address is IPv6: -proto_dist inet6_tcp
+}
+
+// EnvData is what erlang-env.tmpl receives. Values are written in single
+// quotes; none holds a single quote.
+type EnvData struct {
+	Path     string // on the host
+	JailPath string // inside the jail
+	Cluster  string
+	Jail     string
+	Vars     []EnvVar
+}
+
+// EnvVar is one exported variable.
+type EnvVar struct {
+	Name, Value string
+}
+
+// Home is the home directory of user inside a jail.
+func Home(user string) string {
+	if user == "" || user == "root" {
+		return "/root"
+	}
+	return "/home/" + user
+}
+
+// CheckCookie trims one trailing newline from the cookie file's content and
+// checks what remains: not empty, printable ASCII without whitespace,
+// quotes or backslashes (Erlang and Elixir's start scripts pass it on
+// command lines and in the environment; Elixir recommends letters, digits
+// and _). The error never shows the cookie.
+func CheckCookie(raw []byte) ([]byte, error) {
+	b := raw
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	if len(b) == 0 {
+		return nil, errors.New("the Erlang cookie is empty")
+	}
+	for i, ch := range b {
+		switch {
+		case ch <= ' ' || ch >= 0x7f:
+			return nil, fmt.Errorf("the Erlang cookie has a whitespace, control or non-ASCII byte at offset %d: only printable ASCII is allowed", i)
+		case ch == '"' || ch == '\'' || ch == '\\' || ch == '`':
+			return nil, fmt.Errorf("the Erlang cookie has a quote or backslash at offset %d: letters, digits and _ are recommended", i)
+		}
+	}
+	return b, nil
+}
+
+// NodeHost is the host part of j's node name: its tier address, or its
+// <jail>.<domain> with node_host: fqdn.
+func NodeHost(c *inventory.Cluster, j *inventory.Jail) string {
+	if c.Erlang != nil && c.Erlang.NodeHost == inventory.NodeHostFQDN {
+		return j.Name + "." + c.Domain
+	}
+	return c.TierAddr(j).String()
+}
+
+// Render returns the Erlang files of every Erlang jail on h. cookie is the
+// content of erlang.cookie_file.
+func Render(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie []byte) ([]state.File, error) {
+	e := c.Erlang
+	if e == nil {
+		return nil, nil
+	}
+	var jails []*inventory.Jail
+	for _, j := range h.Jails {
+		if c.IsErlangTier(j.Tier) {
+			jails = append(jails, j)
+		}
+	}
+	if len(jails) == 0 {
+		return nil, nil
+	}
+	ck, err := CheckCookie(cookie)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.CookieFile, err)
+	}
+	user := e.User
+	if user == "" {
+		user = DefaultUser
+	}
+	var files []state.File
+	for _, j := range jails {
+		root := jail.Root(j.Name)
+		var reload []state.Reload
+		if e.Service != "" {
+			reload = []state.Reload{{Kind: state.ReloadErlang, Target: j.Name}}
+		}
+		addr := c.TierAddr(j)
+		vm := VMArgsData{
+			Path: root + VMArgsPath, JailPath: VMArgsPath, EnvPath: EnvPath,
+			Cluster: c.Name, Jail: j.Name, Tier: j.Tier,
+			DistMin: e.DistPorts.Min, DistMax: e.DistPorts.Max,
+			Hidden: c.IsHiddenTier(j.Tier), IPv6: addr.Is6() && !addr.Is4In6(),
+		}
+		b, err := ts.Execute("vm.args.tmpl", vm)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: jail %s: vm.args: %w", h.Name, j.Name, err)
+		}
+		files = append(files, state.File{Path: vm.Path, Mode: 0o644, Owner: "root", Group: "wheel",
+			Content: b, Jail: j.Name, Reload: reload, Source: "vm.args.tmpl"})
+
+		env := EnvData{Path: root + EnvPath, JailPath: EnvPath, Cluster: c.Name, Jail: j.Name, Vars: []EnvVar{
+			{"RELEASE_DISTRIBUTION", "name"},
+			{"RELEASE_NODE", e.Basename + "@" + NodeHost(c, j)},
+			{"RELEASE_COOKIE", string(ck)},
+			{"ARBO_TIER", j.Tier},
+		}}
+		if e.Discovery != "" {
+			env.Vars = append(env.Vars, EnvVar{"ARBO_DISCOVERY", e.Discovery + "." + c.Domain})
+		}
+		if e.Consensus > 0 {
+			env.Vars = append(env.Vars, EnvVar{"ARBO_CONSENSUS", strconv.Itoa(e.Consensus)})
+		}
+		for _, v := range env.Vars {
+			if strings.Contains(v.Value, "'") {
+				return nil, fmt.Errorf("host %s: jail %s: %s cannot be written in single quotes", h.Name, j.Name, v.Name)
+			}
+		}
+		b, err = ts.Execute("erlang-env.tmpl", env)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: jail %s: env: %w", h.Name, j.Name, err)
+		}
+		files = append(files, state.File{Path: env.Path, Mode: 0o400, Owner: user, Group: "wheel",
+			Content: b, Sensitive: true, Jail: j.Name, Reload: reload, Source: "erlang-env.tmpl"})
+
+		files = append(files, state.File{Path: root + Home(user) + "/" + CookieName, Mode: 0o400, Owner: user, Group: "wheel",
+			Content: append([]byte(nil), ck...), Sensitive: true, Jail: j.Name, Reload: reload, Source: "erlang.cookie_file"})
+	}
+	return files, nil
+}
