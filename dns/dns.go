@@ -135,16 +135,16 @@ func Build(c *inventory.Cluster) *Zone {
 
 // ZoneData is what zone.tmpl receives (forward and reverse zones alike).
 type ZoneData struct {
-	File    string // the file name, e.g. arboreus.internal.zone
-	Cluster string
-	Origin  string // without the final dot
-	TTL     int
-	MName   string // ns.<domain>.
-	RName   string // hostmaster.<domain>.
-	Serial  uint32
+	File                            string // the file name, e.g. arboreus.internal.zone
+	Cluster                         string
+	Origin                          string // without the final dot
+	TTL                             int
+	MName                           string // ns.<domain>.
+	RName                           string // hostmaster.<domain>.
+	Serial                          uint32
 	Refresh, Retry, Expire, Minimum int
-	NS      string // ns.<domain>.
-	Records []ZoneRecord
+	NS                              string // ns.<domain>.
+	Records                         []ZoneRecord
 }
 
 // ZoneRecord is a record relative to the zone's origin.
