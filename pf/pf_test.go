@@ -17,7 +17,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func ip(s string) netip.Addr     { return netip.MustParseAddr(s) }
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
 // twoHosts is a hand-built cluster like the Arboreus example, with an
 // egress list on a third, infra tier so that every kind of flow appears.
@@ -119,10 +119,14 @@ func TestFlowRules(t *testing.T) {
 			func(f policy.Flow) bool { return f.Why == policy.WhyEgress && f.Proto == "udp" },
 			[]string{"pass out quick on $wayout proto udp to 0.0.0.0/0 port 123 tagged arbo_nat_infra keep state"}},
 		{"egress list entry to a CIDR", v1,
-			func(f policy.Flow) bool { return f.Why == policy.WhyEgress && f.Proto == "tcp" && f.From.Tier == "infra" },
+			func(f policy.Flow) bool {
+				return f.Why == policy.WhyEgress && f.Proto == "tcp" && f.From.Tier == "infra"
+			},
 			[]string{"pass out quick on $wayout proto tcp to 192.0.2.0/24 port 443 tagged arbo_nat_infra keep state"}},
 		{"egress of a tier with no jail on the host: nothing", v2,
-			func(f policy.Flow) bool { return f.Why == policy.WhyEgress && f.From.Tier == "infra" && f.Proto == "udp" },
+			func(f policy.Flow) bool {
+				return f.Why == policy.WhyEgress && f.From.Tier == "infra" && f.Proto == "udp"
+			},
 			nil},
 	}
 	for _, tc := range cases {
