@@ -1,0 +1,144 @@
+//go:build linux
+
+package lab
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const (
+	sshdConfigName = "sshd_config"
+	hostKeyName    = "ssh_host_ed25519_key"
+	sshdLogName    = "sshd.log"
+	sshdPIDName    = "sshd.pid"
+)
+
+// sshdConfig is the machine's sshd configuration (LAB.md step 4). Everything
+// sshd reads before entering the chroot lives outside the root, so nothing
+// done inside a machine can change how one logs in to it.
+func sshdConfig(m machineState, authKeys string, gateway bool) string {
+	forwarding, logLevel := "no", "VERBOSE"
+	if gateway {
+		// The jump host. OpenSSH 9.2 logs a direct-tcpip request
+		// ("server_request_direct_tcpip: originator … target …") only at
+		// DEBUG1, so the gateway logs that much to show forwarded connections.
+		forwarding, logLevel = "yes", "DEBUG1"
+	}
+	lines := []string{
+		"# arbo-lab machine " + m.Name + "; generated, do not edit",
+		fmt.Sprintf("ListenAddress 127.0.0.1:%d", m.SSHDPort),
+		"HostKey " + quoteConf(filepath.Join(m.State, hostKeyName)),
+		"PidFile " + quoteConf(filepath.Join(m.State, sshdPIDName)),
+		"ChrootDirectory " + quoteConf(m.Root),
+		"Subsystem sftp internal-sftp",
+		"UsePAM no",
+		"PermitRootLogin prohibit-password",
+		"PubkeyAuthentication yes",
+		"PasswordAuthentication no",
+		"KbdInteractiveAuthentication no",
+		// sshd checks this file and its parents (StrictModes): it lives in
+		// the lab's root-owned home, never in /root/.ssh of the machine.
+		"AuthorizedKeysFile " + quoteConf(authKeys),
+		"StrictModes yes",
+		"AllowTcpForwarding " + forwarding,
+		"AllowAgentForwarding no",
+		"X11Forwarding no",
+		"PermitUserEnvironment no",
+		"PrintMotd no",
+		"PrintLastLog no",
+		"UseDNS no",
+		"LogLevel " + logLevel,
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// quoteConf quotes a path for sshd_config/ssh_config when it needs it.
+func quoteConf(s string) string {
+	if strings.ContainsAny(s, " \t\"#") {
+		return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	}
+	return s
+}
+
+func (m machineState) sshdConfigPath() string { return filepath.Join(m.State, sshdConfigName) }
+func (m machineState) sshdLogPath() string    { return filepath.Join(m.State, sshdLogName) }
+
+// startSSHD runs sshd in the foreground of a detached session (-D), logging
+// to the machine's sshd.log, and waits until it answers. The log goes there
+// with -E, not -e: with -e a chrooted session's messages ("Changed root
+// directory to …") land on the session's stderr, that is, on the client.
+func startSSHD(m *machineState) error {
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // privilege separation directory
+		return fmt.Errorf("machine %s: %w", m.Name, err)
+	}
+	cmd := execCommand(sshdPath, "-D", "-E", m.sshdLogPath(), "-f", m.sshdConfigPath())
+	pid, err := startDetached(cmd, m.sshdLogPath())
+	if err != nil {
+		return fmt.Errorf("machine %s: %w", m.Name, err)
+	}
+	m.SSHDPID = pid
+	if err := waitBanner(fmt.Sprintf("127.0.0.1:%d", m.SSHDPort), 10*time.Second, func() bool { return alive(pid, m.sshdConfigPath()) }); err != nil {
+		return fmt.Errorf("machine %s: sshd did not come up: %w%s", m.Name, err, logTail(m.sshdLogPath()))
+	}
+	return nil
+}
+
+func stopSSHD(m *machineState) error {
+	if err := stop(m.SSHDPID, m.sshdConfigPath()); err != nil {
+		return fmt.Errorf("machine %s: stop sshd: %w", m.Name, err)
+	}
+	m.SSHDPID = 0
+	return nil
+}
+
+// waitBanner waits until addr greets with an SSH identification line.
+func waitBanner(addr string, timeout time.Duration, running func() bool) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if running != nil && !running() {
+			return fmt.Errorf("the process exited")
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			line, rerr := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if rerr == nil && strings.HasPrefix(line, "SSH-") {
+				return nil
+			}
+			err = fmt.Errorf("no SSH banner from %s: %v", addr, rerr)
+		}
+		last = err
+		time.Sleep(20 * time.Millisecond)
+	}
+	return last
+}
+
+// logTail returns the end of a log file, for error messages.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return "\n" + path + ":\n" + strings.TrimRight(string(b), "\n")
+}
+
+// freePort asks the kernel for a free TCP port on addr.
+func freePort(addr string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
