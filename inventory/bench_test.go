@@ -24,3 +24,15 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 }
+
+// TestLoadGenerated1000 loads 1,000 hosts × 20 jails; run its compiled test
+// binary under /usr/bin/time -v to see the peak memory of load + validate.
+func TestLoadGenerated1000(t *testing.T) {
+	c, err := inventory.Parse("gen.yaml", gen.Topology(1000, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.Jails()); n != 20000 {
+		t.Fatalf("%d jails", n)
+	}
+}

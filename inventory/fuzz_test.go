@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse: it must never panic, must fail
@@ -24,7 +25,22 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse("fuzz.yaml", data)
+		type result struct {
+			c   *Cluster
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			c, err := Parse("fuzz.yaml", data)
+			done <- result{c, err}
+		}()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Parse hangs on %q", data)
+		}
+		c, err := r.c, r.err
 		if err != nil {
 			var le *LoadError
 			if !errors.As(err, &le) || len(le.Problems) == 0 {

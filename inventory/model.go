@@ -245,7 +245,7 @@ type Record struct {
 	Name  string
 	A     []netip.Addr
 	AAAA  []netip.Addr
-	CNAME string
+	CNAME string // relative to the domain, or absolute with a final dot
 	SRV   []SRV
 	Pos   Pos
 }
@@ -253,7 +253,7 @@ type Record struct {
 // SRV is one SRV target: {priority, weight, port, target}.
 type SRV struct {
 	Priority, Weight, Port int
-	Target                 string
+	Target                 string // as CNAME: relative, or absolute with a final dot
 }
 
 // Host is a FreeBSD server.
