@@ -38,7 +38,7 @@ func pfctlCmd(e *env, args []string) int {
 	if has["F"] {
 		step(e.pfFlush(o["F"], o["a"], has["q"]))
 	}
-	if has["f"] {
+	if has["f"] && !has["T"] { // with -T, -f names an address list
 		step(e.pfLoad(o["f"], o["a"], has["n"], has["v"]))
 	}
 	if has["e"] && code == 0 {

@@ -62,6 +62,9 @@ func parsePF(name string, data []byte, read func(string) ([]byte, error)) ([]pfS
 	last := -1
 	for _, s := range p.stmts {
 		cat := pfKeywords[s.toks[0]]
+		if s.toks[0] == "no" && len(s.toks) > 1 {
+			cat = pfKeywords[s.toks[1]] // "no scrub" is normalization
+		}
 		if s.toks[0] == "anchor" && last > pfOrder["filter"] {
 			continue
 		}
@@ -272,8 +275,12 @@ func (p *pfParser) expand(file string, line int, s string) (string, error) {
 // and "->" belongs to translation rules.
 func checkPFStmt(toks []string) error {
 	kw := toks[0]
+	translated := false
 	for i, t := range toks {
-		if lo, hi, ok := strings.Cut(t, ":"); ok && i > 0 && toks[i-1] == "port" {
+		if t == "->" {
+			translated = true // translation port ranges may descend (OpenBSD regress pf66)
+		}
+		if lo, hi, ok := strings.Cut(t, ":"); ok && !translated && i > 0 && toks[i-1] == "port" {
 			a, err1 := strconv.Atoi(lo)
 			b, err2 := strconv.Atoi(hi)
 			if err1 == nil && err2 == nil && a > b {
