@@ -51,6 +51,7 @@ pfSense gateway and the Erlang cluster inside the jails.
 	cmd.SetHelpTemplate(cmd.HelpTemplate() + "\n" + ui.ExitCodesHelp + "\n")
 	cmd.AddCommand(
 		newValidateCommand(g),
+		newCheckCommand(g),
 		newVersionCommand(g),
 	)
 	return cmd

@@ -1,0 +1,777 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/jail"
+	"github.com/arbo-project/arbo/remote"
+	"github.com/arbo-project/arbo/state"
+)
+
+// ApplyEnv is what Apply needs from outside.
+type ApplyEnv struct {
+	Env
+	// Redial opens a NEW connection to a machine: after loading pf rules,
+	// only a new connection proves SSH still gets in (existing ones survive
+	// a reload as pf keeps their states).
+	Redial         Dialer
+	Progress       func(machine, step string)
+	Now            func() time.Time
+	Owner          string        // who holds the locks, e.g. user@host pid N
+	ConfirmTimeout time.Duration // the on-box rollback timer for firewall changes
+	StaleLock      time.Duration
+	ErlangService  string
+}
+
+// MachineResult says what apply did on one machine.
+type MachineResult struct {
+	Machine string   `json:"machine"`
+	Done    []string `json:"done"`
+	NotDone []string `json:"not_done,omitempty"`
+	Error   string   `json:"error,omitempty"`
+	err     error
+}
+
+// Result is the outcome of a whole apply.
+type Result struct {
+	Machines []MachineResult `json:"machines"`
+	Locked   bool            `json:"locked,omitempty"`
+	Stale    bool            `json:"stale,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}
+
+// Failed reports whether any machine failed.
+func (r *Result) Failed() bool {
+	if r.Error != "" {
+		return true
+	}
+	for _, m := range r.Machines {
+		if m.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// StaleError says the machines changed since the plan was made.
+type StaleError struct{ Reasons []string }
+
+func (e *StaleError) Error() string {
+	return "the plan is stale: " + strings.Join(e.Reasons, "; ") + "; make a new plan"
+}
+
+// Apply makes the machines match: locks every machine in a fixed order
+// first, re-reads them and refuses if anything differs from what the
+// reviewed plan p was made from, then applies hosts in parallel and the
+// gateway after them. One machine failing does not stop the others.
+func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, env ApplyEnv) (*Result, error) {
+	res := &Result{}
+	names := make([]string, 0, len(p.Machines))
+	for _, m := range p.Machines {
+		if m.Error != "" {
+			return nil, fmt.Errorf("machine %s: %s", m.Name, m.Error)
+		}
+		names = append(names, m.Name)
+	}
+	sort.Strings(names) // a fixed order: two runs never each hold half the locks
+	var locked []string
+	unlock := func() {
+		for _, n := range locked {
+			_ = Unlock(context.WithoutCancel(ctx), sess.Targets[n])
+		}
+	}
+	for _, n := range names {
+		t := sess.Targets[n]
+		if t == nil {
+			unlock()
+			return nil, fmt.Errorf("machine %s: not connected", n)
+		}
+		if err := Lock(ctx, t, n, env.Owner, env.Now(), env.StaleLock); err != nil {
+			unlock()
+			var lh *LockHeldError
+			if errors.As(err, &lh) {
+				res.Locked = true
+			}
+			return res, err
+		}
+		locked = append(locked, n)
+	}
+	defer unlock()
+
+	// Re-read under the locks: apply does exactly what was reviewed or nothing.
+	fresh := make(map[string]MachinePlan, len(p.Machines))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(env.Parallel, 1))
+	for _, m := range p.Machines {
+		g.Go(func() error {
+			snap, err := Read(gctx, sess.Targets[m.Name], sess.Desired[m.Name])
+			if err != nil {
+				return err
+			}
+			mp := Diff(sess.Desired[m.Name], snap, p.Options)
+			mu.Lock()
+			fresh[m.Name] = mp
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+	if reasons := staleness(p, fresh); len(reasons) > 0 {
+		res.Stale = true
+		return res, &StaleError{Reasons: reasons}
+	}
+
+	run := func(names []string) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, max(env.Parallel, 1))
+		out := make([]MachineResult, len(names))
+		for i, n := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				a := &applier{ctx: ctx, c: c, env: env, name: n, t: sess.Targets[n], d: sess.Desired[n], mp: fresh[n], opts: p.Options}
+				out[i] = a.run()
+			}()
+		}
+		wg.Wait()
+		res.Machines = append(res.Machines, out...)
+	}
+	var hosts, gw []string
+	for _, m := range p.Machines {
+		if m.Kind == state.KindGateway {
+			gw = append(gw, m.Name)
+		} else {
+			hosts = append(hosts, m.Name)
+		}
+	}
+	run(hosts)
+	run(gw) // the gateway after the hosts: its routes point at them
+	return res, nil
+}
+
+// staleness compares the reviewed plan with one made again under the locks.
+func staleness(p *Plan, fresh map[string]MachinePlan) []string {
+	var out []string
+	for _, m := range p.Machines {
+		f := fresh[m.Name]
+		for path, d := range m.Reads {
+			if fd, ok := f.Reads[path]; ok && fd != d {
+				out = append(out, fmt.Sprintf("%s: %s changed since the plan was made", m.Name, path))
+			}
+		}
+		if actionsKey(m.Actions) != actionsKey(f.Actions) {
+			out = append(out, fmt.Sprintf("%s: the actions differ from the plan's", m.Name))
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func actionsKey(as []Action) string {
+	var b strings.Builder
+	for _, a := range as {
+		fmt.Fprintf(&b, "%s|%s|%s|%s|%s\n", a.Op, a.Kind, a.Target, a.Jail, a.After)
+	}
+	return b.String()
+}
+
+// applier applies one machine's plan.
+type applier struct {
+	ctx  context.Context
+	c    *inventory.Cluster
+	env  ApplyEnv
+	name string
+	t    Target
+	d    *state.Machine
+	mp   MachinePlan
+	opts Options
+	done []string
+	man  *Manifest
+	snap *Snapshot
+}
+
+func (a *applier) step(s string) {
+	a.done = append(a.done, s)
+	if a.env.Progress != nil {
+		a.env.Progress(a.name, s)
+	}
+}
+
+func (a *applier) cmd(argv ...string) (remote.Result, error) {
+	if err := a.ctx.Err(); err != nil {
+		return remote.Result{}, fmt.Errorf("interrupted before %s: %w", argv[0], err)
+	}
+	r, err := a.t.Run(a.ctx, argv, remote.RunOpts{})
+	if err != nil {
+		return r, err
+	}
+	if r.Exit != 0 {
+		msg := strings.TrimSpace(string(r.Stderr))
+		if msg == "" {
+			msg = strings.TrimSpace(string(r.Stdout))
+		}
+		return r, fmt.Errorf("%s exited %d: %s", strings.Join(argv, " "), r.Exit, msg)
+	}
+	return r, nil
+}
+
+func (a *applier) run() MachineResult {
+	r := MachineResult{Machine: a.name}
+	err := a.apply()
+	r.Done = a.done
+	if err != nil {
+		r.Error = err.Error()
+		r.err = err
+		for _, act := range a.mp.Actions {
+			if !slices.Contains(a.done, describe(act)) {
+				r.NotDone = append(r.NotDone, describe(act))
+			}
+		}
+	}
+	return r
+}
+
+func describe(a Action) string { return a.Op + " " + a.Kind + " " + a.Target }
+
+func (a *applier) has(op, kind string) []Action {
+	var out []Action
+	for _, act := range a.mp.Actions {
+		if act.Op == op && act.Kind == kind {
+			out = append(out, act)
+		}
+	}
+	return out
+}
+
+func (a *applier) apply() error {
+	if len(a.mp.Actions) == 0 {
+		return nil
+	}
+	snap, err := Read(a.ctx, a.t, a.d)
+	if err != nil {
+		return err
+	}
+	a.snap = snap
+	a.man = &Manifest{FormatVersion: 1, Cluster: a.c.Name, Machine: a.name}
+	if snap.Manifest != nil {
+		a.man.Activated = snap.Manifest.Activated
+		a.man.Jails = snap.Manifest.Jails
+	}
+	if a.d.Kind == state.KindGateway {
+		if err := a.gateway(); err != nil {
+			return err
+		}
+	} else if err := a.host(); err != nil {
+		return err
+	}
+	return a.writeManifest()
+}
+
+// fileActions returns the create/update actions of files, split into host
+// files and files inside jail roots.
+func (a *applier) fileActions() (host, inJail []Action) {
+	for _, act := range a.mp.Actions {
+		if act.Kind != KindFile || (act.Op != OpCreate && act.Op != OpUpdate) || act.Target == ManifestPath {
+			continue
+		}
+		if act.Jail != "" {
+			inJail = append(inJail, act)
+		} else {
+			host = append(host, act)
+		}
+	}
+	return host, inJail
+}
+
+func (a *applier) host() error {
+	// 1. Bootstrap, only when asked (Diff refused otherwise).
+	if len(a.has(OpInstall, KindBasejail)) > 0 {
+		if !a.snap.HasEzjail {
+			if _, err := a.cmd("pkg", "install", "-y", "ezjail"); err != nil {
+				return err
+			}
+		}
+		rel, err := a.release()
+		if err != nil {
+			return err
+		}
+		if _, err := a.cmd(jail.InstallBasejailArgs(rel)...); err != nil {
+			return err
+		}
+		a.step(describe(a.has(OpInstall, KindBasejail)[0]))
+	}
+	// 2. Host files outside jail roots; pf's file is staged, not live.
+	hostFiles, jailFiles := a.fileActions()
+	created := map[string]bool{}
+	for _, act := range a.has(OpCreate, KindJail) {
+		created[act.Jail] = true
+	}
+	// ezjail configs of new jails are written by ezjail-admin create; arbo's
+	// version replaces them right after, before the first start.
+	var ezjailCfgs []state.File
+	for _, act := range hostFiles {
+		f := a.d.File(act.Target)
+		if j := jailOfConfig(f.Path, a.d.Jails); j != "" && created[j] {
+			ezjailCfgs = append(ezjailCfgs, *f)
+			continue
+		}
+		target := f.Path
+		if f.Path == PFPath {
+			target = PFStaged
+		}
+		if err := a.write(*f, target, act.TakeOver); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	// 3. rc.conf live without a reboot: lo1, then the static routes.
+	for _, act := range a.has(OpCloneup, KindNet) {
+		if _, err := a.cmd("service", "netif", "cloneup"); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	for _, act := range a.has(OpRoute, KindNet) {
+		dest, via := act.Args[0], act.Args[1]
+		kind := "-host"
+		if p, err := parsePrefix(dest); err == nil && !p.IsSingleIP() {
+			kind = "-net"
+		}
+		d := strings.TrimSuffix(strings.TrimSuffix(dest, "/32"), "/128")
+		if _, err := a.cmd("route", "add", kind, d, via); err != nil {
+			if _, err2 := a.cmd("route", "change", kind, d, via); err2 != nil {
+				return fmt.Errorf("route to %s via %s: %w", dest, via, err)
+			}
+		}
+		a.step(describe(act))
+	}
+	// 4. Jails that do not exist yet, after their flavour exists.
+	for _, act := range a.has(OpCreate, KindJail) {
+		j := a.jailSpec(act.Jail)
+		if _, err := a.cmd(jail.CreateArgs(j)...); err != nil {
+			return err
+		}
+		for _, f := range ezjailCfgs {
+			if jailOfConfig(f.Path, a.d.Jails) == j.Name {
+				if err := a.write(f, f.Path, false); err != nil {
+					return err
+				}
+			}
+		}
+		a.step(describe(act))
+	}
+	for _, act := range a.has(OpAdopt, KindJail) {
+		a.step(describe(act))
+	}
+	// 5. Files inside jail roots, never through a symlink.
+	if len(jailFiles) > 0 {
+		// The jails' users exist now: learn their ids.
+		for _, act := range jailFiles {
+			root := path.Join(JailDir, act.Jail)
+			if _, ok := a.snap.Users[root]["root"]; !ok {
+				got, err := a.t.ReadFiles(a.ctx, []string{path.Join(root, "etc/passwd"), path.Join(root, "etc/group")})
+				if err != nil {
+					return err
+				}
+				a.snap.Users[root] = parseIDs(got[path.Join(root, "etc/passwd")])
+				a.snap.Groups[root] = parseIDs(got[path.Join(root, "etc/group")])
+			}
+		}
+	}
+	for _, act := range jailFiles {
+		f := a.d.File(act.Target)
+		if err := a.t.CheckNoSymlinks(path.Join(JailDir, f.Jail), f.Path); err != nil {
+			return err
+		}
+		if err := a.write(*f, f.Path, act.TakeOver); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	// 6. Validate before activating.
+	pfReload := len(a.has(OpReload, KindPF)) > 0
+	if pfReload {
+		if st := a.snap.Files[PFStaged]; !a.wroteStaged() && st.Digest != digestOf(a.d.File(PFPath).Content) {
+			if err := a.write(*a.d.File(PFPath), PFStaged, false); err != nil {
+				return err
+			}
+		}
+		if _, err := a.cmd("pfctl", "-nf", PFStaged); err != nil {
+			return fmt.Errorf("the rendered pf rules do not load (nothing was activated): %w", err)
+		}
+	}
+	// 7. Activate: packages, jails, services.
+	for _, act := range a.has(OpInstall, KindPackages) {
+		j := a.jailSpec(act.Jail)
+		if _, err := a.cmd(jail.PkgInstallArgs(j.Root, j.Packages)...); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	for _, act := range a.has(OpStart, KindJail) {
+		if _, err := a.cmd(jail.StartArgs(a.jailSpec(act.Jail))...); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	for _, act := range a.has(OpRestart, KindJail) {
+		if _, err := a.cmd(jail.RestartArgs(a.jailSpec(act.Jail))...); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	for _, act := range a.has(OpReload, KindDNS) {
+		j := a.jailSpec(act.Jail)
+		if _, err := a.cmd("service", "-j", j.SafeName, "unbound", "configtest"); err != nil {
+			return fmt.Errorf("unbound in jail %s refuses its configuration: %w", j.Name, err)
+		}
+		if _, err := a.cmd("service", "-j", j.SafeName, "unbound", "restart"); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	for _, act := range a.has(OpRestart, KindService) {
+		if a.env.ErlangService == "" {
+			continue
+		}
+		if _, err := a.cmd("service", "-j", a.jailSpec(act.Jail).SafeName, a.env.ErlangService, "restart"); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	// 8. The firewall, commit-confirmed.
+	if pfReload {
+		if err := a.pfCommitConfirmed(); err != nil {
+			return err
+		}
+		a.step(describe(a.has(OpReload, KindPF)[0]))
+	}
+	// 10. Jails removed from the topology.
+	for _, act := range a.has(OpArchive, KindJail) {
+		j := state.Jail{Name: act.Jail}
+		if a.snap.Running[inventory.SafeName(j.Name)] || a.snap.Running[j.Name] {
+			if _, err := a.cmd(jail.StopArgs(j)...); err != nil {
+				return err
+			}
+		}
+		if _, err := a.cmd(jail.ArchiveArgs(j)...); err != nil {
+			return err
+		}
+		a.retire(j.Name)
+		a.step(describe(act))
+	}
+	for _, act := range a.has(OpDestroy, KindJail) {
+		if _, err := a.cmd(jail.DeleteArgs(state.Jail{Name: act.Jail}, true)...); err != nil {
+			return err
+		}
+		a.forget(act.Jail)
+		a.step(describe(act))
+	}
+	for _, act := range a.has(OpDelete, KindFile) {
+		if err := a.t.Remove(act.Target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		a.step(describe(act))
+	}
+	return nil
+}
+
+func (a *applier) wroteStaged() bool {
+	for _, s := range a.done {
+		if s == describe(Action{Op: OpCreate, Kind: KindFile, Target: PFPath}) || s == describe(Action{Op: OpUpdate, Kind: KindFile, Target: PFPath}) {
+			return true
+		}
+	}
+	return false
+}
+
+// rollbackScript is the on-box guard of a firewall change. It is a constant:
+// its arguments are a number of seconds and a word arbo chooses.
+const rollbackScript = `#!/bin/sh
+# arbo: commit-confirmed guard for pf. Unless arbo confirms within $1
+# seconds that a new SSH connection still gets in, the previous rules
+# (still in /etc/pf.conf: the new ones are only promoted after the
+# confirmation) are restored, or pf is disabled if it was off before.
+sleep "$1"
+[ -e /var/db/arbo/pf-confirmed ] && exit 0
+if [ "$2" = disabled ]; then
+	pfctl -d
+elif [ -e /etc/pf.conf ]; then
+	pfctl -f /etc/pf.conf
+fi
+logger -t arbo "pf: no confirmation within $1 s: previous rules restored"
+`
+
+func (a *applier) pfCommitConfirmed() error {
+	info, err := a.cmd("pfctl", "-s", "info")
+	if err != nil {
+		return err
+	}
+	wasEnabled := bytes.Contains(info.Stdout, []byte("Status: Enabled"))
+	prev := "enabled"
+	if !wasEnabled {
+		prev = "disabled"
+	}
+	const script, marker, pid = "/var/db/arbo/pf-rollback.sh", "/var/db/arbo/pf-confirmed", "/var/run/arbo-pf-rollback.pid"
+	if err := a.t.MkdirAll(StateDir, 0o700); err != nil {
+		return err
+	}
+	if err := a.t.Remove(marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := a.t.WriteFileAtomic(script, []byte(rollbackScript), 0o700, 0, 0); err != nil {
+		return err
+	}
+	secs := int(a.env.ConfirmTimeout / time.Second)
+	if secs < 1 {
+		secs = 60
+	}
+	if _, err := a.cmd("daemon", "-f", "-p", pid, "/bin/sh", script, strconv.Itoa(secs), prev); err != nil {
+		return fmt.Errorf("starting the rollback timer (nothing was loaded): %w", err)
+	}
+	if _, err := a.cmd("pfctl", "-f", PFStaged); err != nil {
+		return err
+	}
+	if !wasEnabled {
+		if _, err := a.cmd("pfctl", "-e"); err != nil {
+			return err
+		}
+	}
+	// Only a new connection proves the rules let the operator in.
+	if err := a.probe(); err != nil {
+		wait := time.Duration(secs)*time.Second + 2*time.Second
+		time.Sleep(wait)
+		if err2 := a.probe(); err2 != nil {
+			return fmt.Errorf("after loading the new pf rules a new SSH connection failed (%v), and still fails after the rollback timer: check the machine's console", err)
+		}
+		return fmt.Errorf("the new pf rules would lock SSH out (a new connection failed: %v): the on-box timer restored the previous rules after %d s; fix the topology's management networks", err, secs)
+	}
+	if err := a.t.WriteFileAtomic(marker, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
+		return err
+	}
+	pf := a.d.File(PFPath)
+	if err := a.t.WriteFileAtomicKeepPrev(PFPath, pf.Content, pf.Mode, 0, 0); err != nil {
+		return err
+	}
+	if err := a.t.Remove(PFStaged); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	a.man.Activated.PF = digestOf(pf.Content)
+	return nil
+}
+
+func (a *applier) probe() error {
+	if a.env.Redial == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 15*time.Second)
+	defer cancel()
+	t, err := a.env.Redial(ctx, a.name)
+	if err != nil {
+		return err
+	}
+	if c, ok := t.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	r, err := t.Run(ctx, []string{"true"}, remote.RunOpts{})
+	if err != nil {
+		return err
+	}
+	if r.Exit != 0 {
+		return fmt.Errorf("true exited %d", r.Exit)
+	}
+	return nil
+}
+
+// gateway applies config.xml: back up, write, make pfSense load it, read it
+// back (pfSense silently restores a backup when it rejects a file).
+func (a *applier) gateway() error {
+	f := a.d.File(ConfigXML)
+	if f == nil {
+		return nil
+	}
+	hostFiles, _ := a.fileActions()
+	for _, act := range hostFiles {
+		if act.Target != ConfigXML {
+			if err := a.write(*a.d.File(act.Target), act.Target, act.TakeOver); err != nil {
+				return err
+			}
+			a.step(describe(act))
+		}
+	}
+	if len(a.has(OpReload, KindPfSense)) == 0 {
+		return nil
+	}
+	cur := a.snap.Files[ConfigXML]
+	got, err := a.t.ReadFiles(a.ctx, []string{ConfigXML})
+	if err != nil {
+		return err
+	}
+	old := got[ConfigXML]
+	if digestOf(old) != cur.Digest {
+		return fmt.Errorf("%s changed while arbo was applying: someone is editing the gateway", ConfigXML)
+	}
+	if err := a.t.MkdirAll(BackupDir, 0o755); err != nil {
+		return err
+	}
+	backup := path.Join(BackupDir, fmt.Sprintf("config-%d.xml", a.env.Now().Unix()))
+	if err := a.t.WriteFileAtomic(backup, old, 0o644, 0, 0); err != nil {
+		return err
+	}
+	a.step("back up " + ConfigXML + " to " + backup)
+	if err := a.t.WriteFileAtomic(ConfigXML, f.Content, f.Mode, 0, 0); err != nil {
+		return err
+	}
+	for _, act := range hostFiles {
+		if act.Target == ConfigXML {
+			a.step(describe(act))
+		}
+	}
+	if err := a.t.Remove(ConfigCache); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if _, err := a.cmd("/etc/rc.filter_configure_sync"); err != nil {
+		return err
+	}
+	for _, act := range a.has(OpRestart, KindDNS) {
+		if _, err := a.cmd("/usr/local/sbin/pfSsh.php", "playback", "svc", "restart", "unbound"); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
+	back, err := a.t.ReadFiles(a.ctx, []string{ConfigXML})
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(back[ConfigXML], f.Content) {
+		return fmt.Errorf("pfSense did not keep the new %s (it restores a backup when it rejects a file): the gateway runs its previous configuration; see its system log", ConfigXML)
+	}
+	if err := a.probe(); err != nil {
+		return fmt.Errorf("after loading the new gateway configuration a new SSH connection failed: %w", err)
+	}
+	a.man.Activated.Config = digestOf(f.Content)
+	a.step(describe(a.has(OpReload, KindPfSense)[0]))
+	return nil
+}
+
+// write writes f's content to target atomically, keeping the previous
+// version (and the original, the first time arbo takes a file over).
+func (a *applier) write(f state.File, target string, takeOver bool) error {
+	if err := a.ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted before writing %s: %w", target, err)
+	}
+	root := ""
+	if f.Jail != "" {
+		root = path.Join(JailDir, f.Jail)
+	}
+	uid, ok := a.snap.Users[root][f.Owner]
+	if !ok {
+		return fmt.Errorf("%s: user %q does not exist on the machine (in %s)", f.Path, f.Owner, orHost(root))
+	}
+	gid, ok := a.snap.Groups[root][f.Group]
+	if !ok {
+		return fmt.Errorf("%s: group %q does not exist on the machine (in %s)", f.Path, f.Group, orHost(root))
+	}
+	if err := a.t.MkdirAll(path.Dir(target), 0o755); err != nil {
+		return err
+	}
+	if takeOver {
+		got, err := a.t.ReadFiles(a.ctx, []string{f.Path})
+		if err != nil {
+			return err
+		}
+		if b, ok := got[f.Path]; ok {
+			if err := a.t.WriteFileAtomic(f.Path+".arbo-orig", b, 0o600, 0, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return a.t.WriteFileAtomicKeepPrev(target, f.Content, f.Mode, uid, gid)
+}
+
+func orHost(root string) string {
+	if root == "" {
+		return "the host"
+	}
+	return root
+}
+
+func (a *applier) jailSpec(name string) state.Jail {
+	for _, j := range a.d.Jails {
+		if j.Name == name {
+			return j
+		}
+	}
+	return state.Jail{Name: name, SafeName: inventory.SafeName(name), Root: path.Join(JailDir, name)}
+}
+
+func (a *applier) release() (string, error) {
+	if h := a.c.Host(a.name); h != nil && h.FreeBSDRelease != "" {
+		return h.FreeBSDRelease, nil
+	}
+	if a.c.FreeBSDRelease != "" {
+		return a.c.FreeBSDRelease, nil
+	}
+	r, err := a.cmd("freebsd-version", "-u")
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimSpace(string(r.Stdout))
+	if i := strings.Index(v, "-p"); i > 0 {
+		v = v[:i]
+	}
+	return v, nil
+}
+
+func (a *applier) retire(name string) {
+	for i := range a.man.Jails {
+		if a.man.Jails[i].Name == name {
+			a.man.Jails[i].Retired = true
+		}
+	}
+}
+
+func (a *applier) forget(name string) {
+	a.man.Jails = slices.DeleteFunc(a.man.Jails, func(j ManifestJail) bool { return j.Name == name })
+}
+
+// writeManifest records what arbo owns now.
+func (a *applier) writeManifest() error {
+	for _, f := range a.d.Files {
+		a.man.Files = append(a.man.Files, ManifestFile{Path: f.Path, SHA256: digestOf(f.Content), Jail: f.Jail})
+	}
+	for _, j := range a.d.Jails {
+		if mj := a.man.jail(j.Name); mj != nil {
+			mj.Retired = false
+			continue
+		}
+		a.man.Jails = append(a.man.Jails, ManifestJail{Name: j.Name, Tier: j.Tier, Data: j.Data})
+	}
+	a.man.Activated.Routes = nil
+	for _, r := range a.d.Routes {
+		a.man.Activated.Routes = append(a.man.Activated.Routes, r.Dest+" "+r.Via)
+	}
+	if err := a.t.MkdirAll(StateDir, 0o700); err != nil {
+		return err
+	}
+	return a.t.WriteFileAtomic(ManifestPath, a.man.encode(), 0o600, 0, 0)
+}

@@ -1,0 +1,324 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"sort"
+	"strings"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+
+	"github.com/arbo-project/arbo/state"
+)
+
+// maxDiff bounds a diff shown in a plan: a config.xml rewrite should not
+// bury the rest of the plan.
+const maxDiff = 400
+
+// Diff compares a machine's desired state with what was read from it and
+// returns the actions that make them match. It is pure: everything it needs
+// is in its arguments.
+func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
+	mp := MachinePlan{Name: d.Name, Kind: d.Kind, Jails: d.Jails, Routes: d.Routes, Reads: s.Reads(), Warnings: d.Warnings}
+	if mp.Jails == nil {
+		mp.Jails = []state.Jail{}
+	}
+	desiredJails := map[string]state.Jail{}
+	for _, j := range d.Jails {
+		desiredJails[j.Name] = j
+	}
+	var conflicts []string
+
+	// Jails first: which exist, which arbo creates, adopts or refuses.
+	created := map[string]bool{}
+	var needBase bool
+	for _, j := range d.Jails {
+		cfgPath := path.Join(EzjailCfgDir, j.SafeName)
+		cfg := s.Files[cfgPath]
+		owned := s.Manifest.jail(j.Name) != nil
+		switch {
+		case !cfg.Exists:
+			created[j.Name] = true
+			needBase = true
+			mp.Actions = append(mp.Actions, Action{Op: OpCreate, Kind: KindJail, Target: j.Name, Jail: j.Name,
+				Reason: fmt.Sprintf("ezjail-admin create %s %s", j.Name, j.IP)})
+		case !owned:
+			if ip, host := ezjailIdentity(cfg.Content, j.SafeName); ip == j.IP && host == j.Hostname {
+				mp.Actions = append(mp.Actions, Action{Op: OpAdopt, Kind: KindJail, Target: j.Name, Jail: j.Name,
+					Reason: "an existing jail whose ezjail config matches the topology"})
+			} else {
+				conflicts = append(conflicts, fmt.Sprintf("jail %s exists but arbo does not own it and its ezjail config does not match the topology (ip %q, hostname %q; topology: %q, %q): rename or remove it, or fix the topology", j.Name, ip, host, j.IP, j.Hostname))
+			}
+		}
+	}
+	if needBase && d.Kind == state.KindHost && (!s.HasEzjail || !s.HasBasejail) {
+		what := "the basejail (ezjail-admin install)"
+		if !s.HasEzjail {
+			what = "ezjail (pkg install -y ezjail) and the basejail (ezjail-admin install)"
+		}
+		if o.Bootstrap {
+			mp.Actions = append([]Action{{Op: OpInstall, Kind: KindBasejail, Target: "ezjail", Reason: "bootstrap " + what}}, mp.Actions...)
+		} else {
+			conflicts = append(conflicts, fmt.Sprintf("%s is missing, so no jail can be created: run arbo with --bootstrap to install it, or install it by hand", what))
+		}
+	}
+
+	// Files.
+	reloads := map[state.Reload]bool{}
+	changedJailCfg := map[string]bool{}
+	desiredPaths := map[string]bool{}
+	for _, f := range d.Files {
+		desiredPaths[f.Path] = true
+		pf := planned(f)
+		mp.Files = append(mp.Files, pf)
+		cur := s.Files[f.Path]
+		jailCfgOf := jailOfConfig(f.Path, d.Jails)
+		if jailCfgOf != "" && created[jailCfgOf] {
+			continue // ezjail-admin create writes it; apply then writes arbo's version before the first start
+		}
+		if f.Jail != "" && cur.Symlink {
+			conflicts = append(conflicts, fmt.Sprintf("%s is a symlink inside jail %s's root: arbo never writes through one (remove it and find out who made it)", f.Path, f.Jail))
+			continue
+		}
+		a := Action{Kind: KindFile, Target: f.Path, Jail: f.Jail, Sensitive: f.Sensitive, After: pf.SHA256}
+		switch {
+		case !cur.Exists:
+			a.Op = OpCreate
+			if !f.Sensitive {
+				a.Diff = unified(f.Path, nil, f.Content)
+			}
+		case cur.Digest != pf.SHA256 || !sameMeta(f, cur, s):
+			a.Op, a.Before = OpUpdate, cur.Digest
+			a.TakeOver = s.Manifest.file(f.Path) == nil && cur.Digest != pf.SHA256
+			if cur.Digest == pf.SHA256 {
+				a.Reason = "mode or owner"
+			} else if !f.Sensitive {
+				a.Diff = unified(f.Path, cur.Content, f.Content)
+			}
+		default:
+			continue
+		}
+		mp.Actions = append(mp.Actions, a)
+		if jailCfgOf != "" {
+			changedJailCfg[jailCfgOf] = true
+		}
+		for _, r := range f.Reload {
+			reloads[r] = true
+		}
+	}
+	// Files arbo owned that the topology no longer has.
+	if s.Manifest != nil {
+		for _, mf := range s.Manifest.Files {
+			if desiredPaths[mf.Path] {
+				continue
+			}
+			if mf.Jail != "" && desiredJails[mf.Jail].Name == "" {
+				continue // goes with its jail's archive
+			}
+			if cur := s.Files[mf.Path]; cur.Exists {
+				mp.Actions = append(mp.Actions, Action{Op: OpDelete, Kind: KindFile, Target: mf.Path, Jail: mf.Jail, Before: cur.Digest,
+					Reason: "no longer in the topology (kept as " + mf.Path + ".arbo-prev)"})
+			}
+		}
+	}
+	// An ownership record is a change too: without it the next run would
+	// think it is taking files over.
+	if d.Kind == state.KindHost || d.Kind == state.KindGateway {
+		if s.Manifest == nil && len(mp.Actions) == 0 && len(d.Files) > 0 {
+			mp.Actions = append(mp.Actions, Action{Op: OpUpdate, Kind: KindFile, Target: ManifestPath, Reason: "record what arbo owns"})
+		}
+	}
+
+	// Activation.
+	if d.Kind == state.KindHost {
+		mp.Actions = append(mp.Actions, hostActivation(d, s, o, reloads, created, changedJailCfg)...)
+		mp.Actions = append(mp.Actions, removals(d, s, o, desiredJails)...)
+	}
+	if d.Kind == state.KindGateway && (reloads[state.Reload{Kind: state.ReloadPfSense}] || pendingConfig(d, s)) {
+		r := "back up config.xml, load it with rc.filter_configure_sync, read it back"
+		mp.Actions = append(mp.Actions, Action{Op: OpReload, Kind: KindPfSense, Target: ConfigXML, Reason: r})
+		if reloads[state.Reload{Kind: state.ReloadPfSenseNS}] {
+			mp.Actions = append(mp.Actions, Action{Op: OpRestart, Kind: KindDNS, Target: "unbound", Reason: "the DNS Resolver's data changed"})
+		}
+	}
+	if len(conflicts) > 0 {
+		mp.Error = strings.Join(conflicts, "; ")
+		for _, c := range conflicts {
+			mp.Actions = append(mp.Actions, Action{Op: OpConflict, Kind: KindService, Target: d.Name, Reason: c})
+		}
+	}
+	return mp
+}
+
+func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.Reload]bool, created, changedCfg map[string]bool) []Action {
+	var out []Action
+	if needsLo1(d) && !s.Interfaces["lo1"] {
+		out = append(out, Action{Op: OpCloneup, Kind: KindNet, Target: "lo1", Reason: "service netif cloneup: jails on host-local networks need lo1"})
+	}
+	for _, r := range d.Routes {
+		dest := strings.TrimSuffix(strings.TrimSuffix(r.Dest, "/32"), "/128")
+		if gw, ok := s.Routes[dest]; !ok || gw != r.Via {
+			out = append(out, Action{Op: OpRoute, Kind: KindNet, Target: r.Dest, Args: []string{r.Dest, r.Via}, Reason: "route to " + r.Dest + " via " + r.Via})
+		}
+	}
+	pfFile := d.File(PFPath)
+	// Reload when the file changes, and also when it was written but never
+	// confirmed live (a run cut between the two steps).
+	if pfFile != nil && (reloads[state.Reload{Kind: state.ReloadPF}] || s.Files[PFPath].Digest != digestOf(pfFile.Content) ||
+		s.Manifest == nil || s.Manifest.Activated.PF != digestOf(pfFile.Content)) {
+		out = append(out, Action{Op: OpReload, Kind: KindPF, Target: PFPath, Reason: "pfctl -nf, then commit-confirmed pfctl -f from " + PFStaged})
+	}
+	for _, j := range d.Jails {
+		if created[j.Name] && len(j.Packages) > 0 {
+			out = append(out, Action{Op: OpInstall, Kind: KindPackages, Target: j.Name, Jail: j.Name, Reason: "pkg -r " + j.Root + " install -y " + strings.Join(j.Packages, " ")})
+		}
+	}
+	for _, j := range d.Jails {
+		switch {
+		case created[j.Name] || !s.Running[j.SafeName] && !s.Running[j.Name]:
+			out = append(out, Action{Op: OpStart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "ezjail-admin start " + j.Name})
+		case changedCfg[j.Name] || reloads[state.Reload{Kind: state.ReloadJail, Target: j.Name}]:
+			out = append(out, Action{Op: OpRestart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "its ezjail config changed"})
+		}
+	}
+	for _, r := range sortedReloads(reloads) {
+		switch r.Kind {
+		case state.ReloadUnbound:
+			out = append(out, Action{Op: OpReload, Kind: KindDNS, Target: "unbound", Jail: r.Target, Reason: "unbound configtest, then reload in jail " + r.Target})
+		case state.ReloadErlang:
+			if !created[r.Target] {
+				out = append(out, Action{Op: OpRestart, Kind: KindService, Target: r.Target, Jail: r.Target, Reason: "its Erlang files changed"})
+			}
+		}
+	}
+	return out
+}
+
+func removals(d *state.Machine, s *Snapshot, o Options, desired map[string]state.Jail) []Action {
+	var out []Action
+	if s.Manifest == nil {
+		return nil
+	}
+	for _, mj := range s.Manifest.Jails {
+		if _, ok := desired[mj.Name]; ok || mj.Retired && !o.AllowDestroy {
+			continue
+		}
+		if !mj.Retired {
+			out = append(out, Action{Op: OpArchive, Kind: KindJail, Target: mj.Name, Jail: mj.Name, Reason: "removed from the topology: stop and archive (ezjail-admin archive)"})
+		}
+		if !mj.Data || o.AllowDestroy {
+			out = append(out, Action{Op: OpDestroy, Kind: KindJail, Target: mj.Name, Jail: mj.Name, Reason: "ezjail-admin delete -w after the archive"})
+		} else if !mj.Retired {
+			out[len(out)-1].Reason += "; a data jail: its root is kept (retired) until apply --allow-destroy"
+		}
+	}
+	return out
+}
+
+func pendingConfig(d *state.Machine, s *Snapshot) bool {
+	f := d.File(ConfigXML)
+	return f != nil && s.Manifest != nil && s.Manifest.Activated.Config != "" && s.Manifest.Activated.Config != digestOf(f.Content)
+}
+
+func needsLo1(d *state.Machine) bool {
+	for _, j := range d.Jails {
+		if strings.Contains(j.IP, "lo1|") {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedReloads(m map[state.Reload]bool) []state.Reload {
+	out := make([]state.Reload, 0, len(m))
+	for r := range m {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Target < out[j].Target
+	})
+	return out
+}
+
+func jailOfConfig(p string, jails []state.Jail) string {
+	if path.Dir(p) != EzjailCfgDir {
+		return ""
+	}
+	for _, j := range jails {
+		if j.SafeName == path.Base(p) {
+			return j.Name
+		}
+	}
+	return ""
+}
+
+// ezjailIdentity reads the address and hostname an ezjail config gives.
+func ezjailIdentity(cfg []byte, safe string) (ip, host string) {
+	for _, l := range strings.Split(string(cfg), "\n") {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "export "))
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"'`)
+		switch k {
+		case "jail_" + safe + "_ip":
+			ip = v
+		case "jail_" + safe + "_hostname":
+			host = v
+		}
+	}
+	return ip, host
+}
+
+func planned(f state.File) PlannedFile {
+	pf := PlannedFile{Path: f.Path, Mode: uint32(f.Mode.Perm()), Owner: f.Owner, Group: f.Group, Sensitive: f.Sensitive,
+		Jail: f.Jail, Reload: f.Reload, SHA256: digestOf(f.Content)}
+	if !f.Sensitive {
+		pf.Content = f.Content
+	}
+	return pf
+}
+
+// sameMeta compares mode and owner where the owner's id is known (a user
+// inside a jail that does not exist yet is not).
+func sameMeta(f state.File, cur FileState, s *Snapshot) bool {
+	if cur.Mode != f.Mode.Perm() {
+		return false
+	}
+	root := ""
+	if f.Jail != "" {
+		root = path.Join(JailDir, f.Jail)
+	}
+	if uid, ok := s.Users[root][f.Owner]; ok && uid != cur.UID {
+		return false
+	}
+	if gid, ok := s.Groups[root][f.Group]; ok && gid != cur.GID {
+		return false
+	}
+	return true
+}
+
+func unified(p string, before, after []byte) string {
+	d := udiff.Unified("a"+p, "b"+p, string(before), string(after))
+	if lines := strings.Count(d, "\n"); lines > maxDiff {
+		cut := d
+		for i, n := 0, 0; i < len(d); i++ {
+			if d[i] == '\n' {
+				n++
+				if n == maxDiff {
+					cut = d[:i+1]
+					break
+				}
+			}
+		}
+		return cut + fmt.Sprintf("… %d more lines of diff\n", lines-maxDiff)
+	}
+	return d
+}
+
+func parsePrefix(s string) (netip.Prefix, error) { return netip.ParsePrefix(s) }

@@ -1,0 +1,79 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/arbo-project/arbo/remote"
+)
+
+// LockHeldError says another run holds a machine's lock (exit code 4).
+type LockHeldError struct {
+	Machine string
+	Owner   string
+}
+
+func (e *LockHeldError) Error() string {
+	return fmt.Sprintf("machine %s: locked by %s; wait for that run to finish, or remove %s on the machine if it is dead", e.Machine, e.Owner, LockPath)
+}
+
+// lockInfo is the owner file inside the lock directory.
+const lockOwner = "owner"
+
+// Lock takes a machine's lock: a directory created with mkdir(1), which
+// either creates it or fails, so two runs cannot both succeed. A lock older
+// than stale is taken over (its run died).
+func Lock(ctx context.Context, t Target, machine, owner string, now time.Time, stale time.Duration) error {
+	if err := t.MkdirAll(StateDir, 0o700); err != nil {
+		return fmt.Errorf("machine %s: %w", machine, err)
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		res, err := t.Run(ctx, []string{"mkdir", LockPath}, remote.RunOpts{})
+		if err != nil {
+			return fmt.Errorf("machine %s: lock: %w", machine, err)
+		}
+		if res.Exit == 0 {
+			info := fmt.Sprintf("%s\n%d\n", owner, now.Unix())
+			return t.WriteFileAtomic(path.Join(LockPath, lockOwner), []byte(info), 0o600, -1, -1)
+		}
+		got, err := t.ReadFiles(ctx, []string{path.Join(LockPath, lockOwner)})
+		if err != nil {
+			return fmt.Errorf("machine %s: lock: %w", machine, err)
+		}
+		who, since := "an unknown run", time.Time{}
+		if b, ok := got[path.Join(LockPath, lockOwner)]; ok {
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			who = lines[0]
+			if len(lines) > 1 {
+				if sec, err := strconv.ParseInt(lines[1], 10, 64); err == nil {
+					since = time.Unix(sec, 0)
+					who += " since " + since.UTC().Format(time.RFC3339)
+				}
+			}
+		}
+		if since.IsZero() || now.Sub(since) < stale || attempt > 0 {
+			return &LockHeldError{Machine: machine, Owner: who}
+		}
+		if err := Unlock(ctx, t); err != nil {
+			return fmt.Errorf("machine %s: taking over a stale lock: %w", machine, err)
+		}
+	}
+	return &LockHeldError{Machine: machine, Owner: "another run"}
+}
+
+// Unlock releases a machine's lock.
+func Unlock(ctx context.Context, t Target) error {
+	if err := t.Remove(path.Join(LockPath, lockOwner)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := t.Remove(LockPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+package plan
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/arbo-project/arbo/remote"
+	"github.com/arbo-project/arbo/state"
+)
+
+// FileState is a file as read from a machine.
+type FileState struct {
+	Exists  bool
+	Digest  string // sha256 hex of the content
+	Content []byte // nil for sensitive files: arbo keeps only their digest
+	Mode    fs.FileMode
+	UID     int
+	GID     int
+	Symlink bool // the path itself is a symlink
+}
+
+// Snapshot is what plan read from one machine: everything a plan is made
+// from, and whose digests a saved plan keeps so that apply can tell a
+// machine changed since.
+type Snapshot struct {
+	Machine  string
+	Manifest *Manifest
+	Files    map[string]FileState
+	// Host facts (hosts only).
+	HasEzjail   bool
+	HasBasejail bool
+	Running     map[string]bool // jail names (ezjail safenames) jls lists
+	Interfaces  map[string]bool
+	Routes      map[string]string         // destination → gateway, as netstat -rn shows them
+	Users       map[string]map[string]int // root ("" = host, else jail root) → user → uid
+	Groups      map[string]map[string]int
+}
+
+// Reads returns path → digest ("" when absent) of everything read, plus
+// pseudo-paths for command output, for staleness checks.
+func (s *Snapshot) Reads() map[string]string {
+	out := map[string]string{}
+	for p, f := range s.Files {
+		out[p] = f.Digest
+	}
+	if s.Running != nil {
+		out["jls:running"] = digestOf([]byte(strings.Join(sortedKeys(s.Running), "\n")))
+	}
+	return out
+}
+
+func digestOf(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// factsScript is a constant (it holds no user data), so running it through
+// sh is not building a command from input; it saves two round trips.
+const factsScript = "jls name; echo '--arbo--'; ifconfig -l; echo '--arbo--'; netstat -rn"
+
+// Read reads a machine's actual state for the desired state d: its manifest,
+// every file d has or the manifest owns, the jails' configs and running
+// state, lo1 and the routes. It changes nothing.
+func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
+	s := &Snapshot{Machine: d.Name, Files: map[string]FileState{}, Users: map[string]map[string]int{}, Groups: map[string]map[string]int{}}
+	first, err := t.ReadFiles(ctx, []string{ManifestPath, "/etc/passwd", "/etc/group"})
+	if err != nil {
+		return nil, fmt.Errorf("machine %s: read: %w", d.Name, err)
+	}
+	if b, ok := first[ManifestPath]; ok {
+		m, err := parseManifest(b)
+		if err != nil {
+			return nil, fmt.Errorf("machine %s: %w (move it away to let arbo start over)", d.Name, err)
+		}
+		s.Manifest = m
+	}
+	s.Users[""] = parseIDs(first["/etc/passwd"])
+	s.Groups[""] = parseIDs(first["/etc/group"])
+
+	sensitive := map[string]bool{}
+	paths := map[string]bool{}
+	for _, f := range d.Files {
+		paths[f.Path] = true
+		sensitive[f.Path] = f.Sensitive
+	}
+	if s.Manifest != nil {
+		for _, f := range s.Manifest.Files {
+			paths[f.Path] = true
+		}
+	}
+	jailRoots := map[string]bool{}
+	for _, j := range d.Jails {
+		paths[path.Join(EzjailCfgDir, j.SafeName)] = true
+		jailRoots[j.Root] = true
+	}
+	for _, f := range d.Files {
+		if f.Jail != "" {
+			jailRoots[path.Join(JailDir, f.Jail)] = true
+		}
+	}
+	for root := range jailRoots {
+		paths[path.Join(root, "etc/passwd")] = true
+		paths[path.Join(root, "etc/group")] = true
+	}
+	if d.Kind == state.KindHost {
+		paths[PFStaged] = true
+	}
+	list := sortedKeys(paths)
+
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	var contents map[string][]byte
+	g.Go(func() error {
+		var err error
+		contents, err = t.ReadFiles(gctx, list)
+		return err
+	})
+	stats := map[string]fs.FileInfo{}
+	g.Go(func() error {
+		// Lstat, bounded: the connection's SFTP client pipelines requests.
+		sg, sctx := errgroup.WithContext(gctx)
+		sg.SetLimit(16)
+		for _, p := range list {
+			sg.Go(func() error {
+				if sctx.Err() != nil {
+					return sctx.Err()
+				}
+				fi, err := t.Lstat(p)
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				stats[p] = fi
+				mu.Unlock()
+				return nil
+			})
+		}
+		return sg.Wait()
+	})
+	if d.Kind == state.KindHost {
+		g.Go(func() error {
+			for _, p := range []string{EzjailAdmin, BasejailDir} {
+				_, err := t.Stat(p)
+				switch {
+				case err == nil:
+					mu.Lock()
+					if p == EzjailAdmin {
+						s.HasEzjail = true
+					} else {
+						s.HasBasejail = true
+					}
+					mu.Unlock()
+				case !errors.Is(err, fs.ErrNotExist):
+					return err
+				}
+			}
+			return nil
+		})
+		g.Go(func() error {
+			res, err := t.Run(gctx, []string{"/bin/sh", "-c", factsScript}, remote.RunOpts{})
+			if err != nil {
+				return err
+			}
+			s.Running, s.Interfaces, s.Routes = parseFacts(res.Stdout)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("machine %s: read: %w", d.Name, err)
+	}
+	for _, p := range list {
+		fi, ok := stats[p]
+		b, has := contents[p]
+		if !ok && !has {
+			s.Files[p] = FileState{}
+			continue
+		}
+		fsx := FileState{Exists: true, Digest: digestOf(b)}
+		if ok {
+			fsx.Mode = fi.Mode().Perm()
+			fsx.Symlink = fi.Mode()&fs.ModeSymlink != 0
+			if uid, gid, ok := remote.Owner(fi); ok {
+				fsx.UID, fsx.GID = uid, gid
+			}
+		}
+		if !sensitive[p] {
+			fsx.Content = b
+		}
+		s.Files[p] = fsx
+	}
+	for root := range jailRoots {
+		s.Users[root] = parseIDs(contents[path.Join(root, "etc/passwd")])
+		s.Groups[root] = parseIDs(contents[path.Join(root, "etc/group")])
+	}
+	return s, nil
+}
+
+// parseIDs reads name:x:id lines of passwd(5) and group(5).
+func parseIDs(b []byte) map[string]int {
+	out := map[string]int{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ":")
+		if len(f) < 3 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if id, err := strconv.Atoi(f[2]); err == nil {
+			out[f[0]] = id
+		}
+	}
+	return out
+}
+
+func parseFacts(out []byte) (running, ifaces map[string]bool, routes map[string]string) {
+	running, ifaces, routes = map[string]bool{}, map[string]bool{}, map[string]string{}
+	parts := strings.Split(string(out), "--arbo--\n")
+	for i := len(parts); i < 3; i++ {
+		parts = append(parts, "")
+	}
+	for _, l := range strings.Fields(parts[0]) {
+		running[l] = true
+	}
+	for _, l := range strings.Fields(parts[1]) {
+		ifaces[l] = true
+	}
+	for _, l := range strings.Split(parts[2], "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] == "Destination" || strings.HasPrefix(f[1], "link#") {
+			continue
+		}
+		dest := strings.TrimSuffix(strings.TrimSuffix(f[0], "/32"), "/128")
+		routes[dest] = f[1]
+	}
+	return running, ifaces, routes
+}

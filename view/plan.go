@@ -1,0 +1,138 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/arbo-project/arbo/plan"
+	"github.com/arbo-project/arbo/ui"
+)
+
+var symbols = map[string]string{
+	plan.OpCreate:   "+",
+	plan.OpUpdate:   "~",
+	plan.OpAdopt:    "~",
+	plan.OpDelete:   "-",
+	plan.OpArchive:  "-",
+	plan.OpDestroy:  "-",
+	plan.OpConflict: "!",
+}
+
+func symbol(op string) string {
+	if s, ok := symbols[op]; ok {
+		return s
+	}
+	return ">" // an activation step
+}
+
+func colourSym(st ui.Style, op, s string) string {
+	switch symbol(op) {
+	case "+":
+		return st.Green(s)
+	case "~":
+		return st.Yellow(s)
+	case "-", "!":
+		return st.Red(s)
+	}
+	return st.Blue(s)
+}
+
+// PlanText prints a plan the way Terraform prints one: per machine the
+// actions with +/~/- and their diffs, then the summary line.
+func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
+	for _, m := range p.Machines {
+		if len(m.Actions) == 0 && m.Error == "" && len(m.Warnings) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "%s %s (%s)\n", st.Bold("#"), st.Bold(m.Name), m.Kind)
+		for _, wn := range m.Warnings {
+			fmt.Fprintf(w, "  %s %s\n", st.Yellow("warning:"), wn)
+		}
+		for _, a := range m.Actions {
+			line := fmt.Sprintf("  %s %s %s %s", symbol(a.Op), a.Op, a.Kind, a.Target)
+			if a.Jail != "" && a.Kind != plan.KindJail && a.Jail != a.Target {
+				line += " (jail " + a.Jail + ")"
+			}
+			if a.Sensitive {
+				line += " (sensitive)"
+			}
+			if a.TakeOver {
+				line += " (taken over: the current file is kept as " + a.Target + ".arbo-orig)"
+			}
+			if a.Reason != "" && a.Op != plan.OpConflict {
+				line += ": " + a.Reason
+			}
+			if a.Op == plan.OpConflict {
+				line = "  ! refused: " + a.Reason
+			}
+			fmt.Fprintln(w, colourSym(st, a.Op, line))
+			if a.Diff != "" {
+				for _, l := range strings.Split(strings.TrimRight(a.Diff, "\n"), "\n") {
+					switch {
+					case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
+						l = st.Green(l)
+					case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
+						l = st.Red(l)
+					}
+					fmt.Fprintln(w, "      "+l)
+				}
+			}
+		}
+		if m.Error != "" && !strings.Contains(m.Error, "; ") && !hasConflict(m) {
+			fmt.Fprintf(w, "  %s %s\n", st.Red("error:"), m.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	if !p.HasChanges() {
+		fmt.Fprintln(w, st.Green("No changes.")+" The machines match the topology.")
+		return nil
+	}
+	c := p.Count()
+	fmt.Fprintf(w, "%s %d to add, %d to change, %d to destroy.", st.Bold("Plan:"), c.Add, c.Change, c.Destroy)
+	if c.Other > 0 {
+		fmt.Fprintf(w, " Then %d activation %s.", c.Other, pluralS(c.Other, "step", "steps"))
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+func hasConflict(m plan.MachinePlan) bool {
+	for _, a := range m.Actions {
+		if a.Op == plan.OpConflict {
+			return true
+		}
+	}
+	return false
+}
+
+func pluralS(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// PlanJSON prints the plan document: the same as a saved plan, less the
+// file contents (a saved plan needs them to apply; a report does not).
+func PlanJSON(w io.Writer, p *plan.Plan) error {
+	cp := *p
+	cp.Machines = make([]plan.MachinePlan, len(p.Machines))
+	for i, m := range p.Machines {
+		m.Files = nil
+		m.Reads = nil
+		cp.Machines[i] = m
+	}
+	c := p.Count()
+	type summary struct {
+		Add      int  `json:"add"`
+		Change   int  `json:"change"`
+		Destroy  int  `json:"destroy"`
+		Activate int  `json:"activate"`
+		Changes  bool `json:"changes"`
+	}
+	return WriteJSON(w, struct {
+		*plan.Plan
+		Summary summary `json:"summary"`
+	}{&cp, summary{c.Add, c.Change, c.Destroy, c.Other, p.HasChanges()}})
+}
