@@ -192,13 +192,19 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
 	Skipped   *junitMessage `xml:"skipped,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	SystemOut *junitText    `xml:"system-out,omitempty"`
 }
 
 type junitMessage struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr,omitempty"`
-	Body    string `xml:",chardata"`
+	Body    string `xml:",cdata"`
+}
+
+// junitText is an element holding only text, written as CDATA like the
+// bodies, so that multi-line output stays readable in the file.
+type junitText struct {
+	Text string `xml:",cdata"`
 }
 
 // WriteJUnit writes one <testsuite name="arbo.check"> holding a testcase
@@ -249,7 +255,7 @@ func WriteJUnit(w io.Writer, r *Report) error {
 			jc.Skipped = &junitMessage{Message: "accepted: " + strings.Join(reasons, "; "), Body: all.String()}
 			suite.Skipped++
 		case len(notes) > 0:
-			jc.SystemOut = all.String()
+			jc.SystemOut = &junitText{all.String()}
 		}
 		suite.Tests++
 		suite.Cases = append(suite.Cases, jc)
