@@ -19,7 +19,7 @@ type el struct {
 }
 
 func leaf(name, val string) el        { return el{name: name, val: val} }
-func flag(name string) el             { return el{name: name} }
+func presence(name string) el         { return el{name: name} }
 func elem(name string, kids ...el) el { return el{name: name, kids: append([]el{}, kids...)} }
 
 // cdataPrefixes are the field names pfSense writes as CDATA

@@ -260,7 +260,7 @@ func (m *merger) nat() {
 	var fresh []el
 	for _, fw := range m.forwards() {
 		fresh = append(fresh, elem("rule",
-			elem("source", flag("any")),
+			elem("source", presence("any")),
 			elem("destination", leaf("network", fw.gi.Name+"ip"), leaf("port", fw.f.Port.String())),
 			leaf("ipprotocol", ipProto(fw.gi.Address)),
 			leaf("protocol", fw.f.Proto),
@@ -342,7 +342,7 @@ func (m *merger) rules(used map[string]bool) []rule {
 			toPort = fmt.Sprintf("%d-%d", fw.f.ToPort.Min, fw.f.ToPort.Min+fw.f.Port.Max-fw.f.Port.Min)
 		}
 		out = append(out, rule{fw.gi.Name, elem("rule",
-			elem("source", flag("any")),
+			elem("source", presence("any")),
 			leaf("interface", fw.gi.Name),
 			leaf("ipprotocol", ipProto(fw.gi.Address)),
 			leaf("protocol", fw.f.Proto),
@@ -500,7 +500,7 @@ func (m *merger) routes() error {
 				leaf("descr", m.descr("gw", r.Host)),
 				// Monitoring a host with dpinger only adds alarms: a host
 				// that is down takes its jails with it anyway.
-				flag("monitor_disable"),
+				presence("monitor_disable"),
 			))
 		}
 		dests[r.Dest.String()] = true
@@ -606,9 +606,12 @@ func (m *merger) dns() error {
 				leaf("descr", m.prefix+d), leaf("aliases", "")))
 		}
 	}
+	first := -1
 	for _, h := range ub.elems("hosts") {
 		if owned(h) {
-			ub.remove(h)
+			if i := ub.remove(h); first < 0 || i < first {
+				first = i
+			}
 		}
 	}
 	for _, e := range fresh {
@@ -621,9 +624,12 @@ func (m *merger) dns() error {
 			}
 		}
 		if at < 0 {
-			if len(hosts) > 0 {
+			switch {
+			case len(hosts) > 0:
 				at = ub.index(hosts[len(hosts)-1]) + 1
-			} else {
+			case first >= 0:
+				at = first // where arbo's overrides were last time
+			default:
 				at = ub.endIndex(1)
 			}
 		}
@@ -724,13 +730,13 @@ func (m *merger) customOptions(ub *node, lines []string) error {
 	case len(block) == 0:
 		next = cur
 	case cur == "":
-		next = strings.Join(block, "\n")
+		next = strings.Join(block, "\n") + "\n"
 	default:
 		sep := "\n"
 		if strings.HasSuffix(cur, "\n") {
 			sep = ""
 		}
-		next = cur + sep + strings.Join(block, "\n")
+		next = cur + sep + strings.Join(block, "\n") + "\n"
 	}
 	if next == cur {
 		return nil
