@@ -1,0 +1,211 @@
+// Package render composes every renderer (jail, erlang, dns, pf, pfsense)
+// into the desired state of each machine, and writes that state to a
+// directory for `arbo render FILE -o DIR`. Cluster is pure like the
+// renderers it calls: whatever comes from disk or the environment (the
+// Erlang cookie, the pfSense base config, SOURCE_DATE_EPOCH) arrives in
+// Options.
+package render
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/arbo-project/arbo/dns"
+	"github.com/arbo-project/arbo/erlang"
+	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/jail"
+	"github.com/arbo-project/arbo/pf"
+	"github.com/arbo-project/arbo/pfsense"
+	"github.com/arbo-project/arbo/state"
+	"github.com/arbo-project/arbo/templates"
+)
+
+// ConfigXML is pfSense's configuration file.
+const ConfigXML = "/cf/conf/config.xml"
+
+// PlaceholderCookie stands in for the Erlang cookie when it was not read
+// (an offline render or plan without the secrets). Files that hold it stay
+// Sensitive; they must never be applied, and the manifest says so.
+const PlaceholderCookie = "ARBO_COOKIE_NOT_READ"
+
+// Options are what Cluster needs beyond the topology.
+type Options struct {
+	// Templates is the template set (--templates DIR); nil means the
+	// embedded one.
+	Templates *templates.Set
+	// PfSenseBase is the gateway's current config.xml; nil means pfSense's
+	// factory default (pfsense.Factory()).
+	PfSenseBase []byte
+	// Cookie is the content of erlang.cookie_file.
+	Cookie []byte
+	// CookieMissing renders PlaceholderCookie instead of Cookie.
+	CookieMissing bool
+	// Revision stamps config.xml's <revision> when the merge changes
+	// something; the CLI takes it from SOURCE_DATE_EPOCH, else the clock.
+	// Zero leaves <revision> alone.
+	Revision time.Time
+}
+
+// Cluster renders every machine of c: one Machine per host and one for the
+// gateway, sorted by name, each with its files sorted by path.
+func Cluster(c *inventory.Cluster, o Options) ([]state.Machine, error) {
+	ts := o.Templates
+	if ts == nil {
+		ts = templates.Default()
+	}
+	cookie := o.Cookie
+	if o.CookieMissing {
+		cookie = []byte(PlaceholderCookie)
+	}
+	var out []state.Machine
+	for _, h := range c.Hosts {
+		m, err := host(c, h, ts, cookie)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	if c.Gateway != nil {
+		m, err := gateway(c, o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func host(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie []byte) (state.Machine, error) {
+	m := state.Machine{Name: h.Name, Kind: state.KindHost}
+	files, jails, err := jail.Render(c, h, ts)
+	if err != nil {
+		return m, fmt.Errorf("render %s: jails: %w", h.Name, err)
+	}
+	m.Files = append(m.Files, files...)
+	ef, err := erlang.Render(c, h, ts, cookie)
+	if err != nil {
+		return m, fmt.Errorf("render %s: erlang: %w", h.Name, err)
+	}
+	m.Files = append(m.Files, ef...)
+	df, err := dns.RenderResolver(c, h, ts)
+	if err != nil {
+		return m, fmt.Errorf("render %s: dns: %w", h.Name, err)
+	}
+	m.Files = append(m.Files, df...)
+	pff, err := pf.Render(c, h, ts)
+	if err != nil {
+		return m, fmt.Errorf("render %s: %w", h.Name, err)
+	}
+	m.Files = append(m.Files, pff)
+
+	for i := range jails {
+		if jails[i].Name == c.DNS.ResolverJail && !slices.Contains(jails[i].Packages, dns.ResolverPackage) {
+			jails[i].Packages = append(slices.Clone(jails[i].Packages), dns.ResolverPackage)
+		}
+	}
+	sort.SliceStable(jails, func(i, j int) bool { return jails[i].Name < jails[j].Name })
+	m.Jails = jails
+	m.Routes = jail.LiveRoutes(c, h)
+	if err := checkPaths(m); err != nil {
+		return m, err
+	}
+	m.Sort()
+	return m, nil
+}
+
+func gateway(c *inventory.Cluster, o Options) (state.Machine, error) {
+	g := c.Gateway
+	m := state.Machine{Name: g.Name, Kind: state.KindGateway}
+	base := o.PfSenseBase
+	if base == nil {
+		base = pfsense.Factory()
+	}
+	po := pfsense.Options{Revision: o.Revision}
+	if g.DNS {
+		gd := dns.Gateway(c)
+		for _, h := range gd.Overrides {
+			po.DNS.Overrides = append(po.DNS.Overrides, pfsense.HostOverride{Host: h.Host, Domain: h.Domain, IP: h.IP, Descr: h.Descr})
+		}
+		po.DNS.LocalData = gd.LocalData
+	}
+	out, warnings, err := pfsense.Merge(c, base, po)
+	if err != nil {
+		return m, fmt.Errorf("render %s: config.xml: %w", g.Name, err)
+	}
+	reload := []state.Reload{{Kind: state.ReloadPfSense}}
+	if g.DNS {
+		// The file carries the DNS objects; plan narrows this to changes
+		// that touch them. Restarting the Resolver when only rules changed
+		// costs a second of DNS, never correctness.
+		reload = append(reload, state.Reload{Kind: state.ReloadPfSenseNS})
+	}
+	m.Files = []state.File{{Path: ConfigXML, Mode: 0o644, Owner: "root", Group: "wheel", Content: out,
+		Reload: reload, Source: "pfsense.Merge"}}
+	m.Warnings = warnings
+	m.Sort()
+	return m, nil
+}
+
+// checkPaths refuses a file path that is not absolute and clean: WriteDir
+// and apply join it under a root, and ".." there would escape it.
+func checkPaths(m state.Machine) error {
+	seen := map[string]bool{}
+	for _, f := range m.Files {
+		if !filepath.IsAbs(f.Path) || filepath.Clean(f.Path) != f.Path {
+			return fmt.Errorf("render %s: file path %q is not absolute and clean", m.Name, f.Path)
+		}
+		if seen[f.Path] {
+			return fmt.Errorf("render %s: two renderers produce %s", m.Name, f.Path)
+		}
+		seen[f.Path] = true
+	}
+	return nil
+}
+
+// CookieCommand is how a user creates a cookie file at path (as written in
+// the topology, relative to it).
+func CookieCommand(path string) string {
+	return fmt.Sprintf("openssl rand -hex 32 > %s && chmod 600 %s", path, path)
+}
+
+// ReadCookie reads erlang.cookie_file. A missing file is an error that
+// names it and gives the command that creates one. A file that its group
+// or others can read is refused, as ssh refuses such a private key: the
+// cookie is the whole of Erlang distribution's authentication. A cluster
+// without `erlang` needs no cookie: nil, nil.
+func ReadCookie(c *inventory.Cluster) ([]byte, error) {
+	e := c.Erlang
+	if e == nil {
+		return nil, nil
+	}
+	st, err := os.Stat(e.CookiePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		where := ""
+		if c.Dir != "" && c.Dir != "." {
+			where = fmt.Sprintf(" (in %s)", c.Dir)
+		}
+		return nil, fmt.Errorf("erlang.cookie_file %s does not exist; create one%s: %s", e.CookiePath, where, CookieCommand(e.CookieFile))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("erlang.cookie_file: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("erlang.cookie_file %s is not a regular file", e.CookiePath)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("erlang.cookie_file %s is readable by others (mode %04o); the cookie is the cluster's only authentication: chmod 600 %s",
+			e.CookiePath, st.Mode().Perm(), e.CookiePath)
+	}
+	b, err := os.ReadFile(e.CookiePath)
+	if err != nil {
+		return nil, fmt.Errorf("erlang.cookie_file: %w", err)
+	}
+	return b, nil
+}

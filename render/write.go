@@ -1,0 +1,345 @@
+package render
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/state"
+)
+
+// ManifestName is the manifest's file name in the output directory.
+const ManifestName = "manifest.json"
+
+// ManifestFormat is the manifest's format_version (docs/json.md).
+const ManifestFormat = 1
+
+// Manifest describes a rendered directory (docs/json.md, "arbo render
+// manifest").
+type Manifest struct {
+	FormatVersion int               `json:"format_version"`
+	Cluster       string            `json:"cluster"`
+	Domain        string            `json:"domain"`
+	CookieMissing bool              `json:"cookie_missing"`
+	Machines      []ManifestMachine `json:"machines"`
+	Exports       []ManifestExport  `json:"exports"`
+}
+
+// ManifestMachine is one machine's share of the manifest.
+type ManifestMachine struct {
+	Name     string           `json:"name"`
+	Kind     string           `json:"kind"`
+	Files    []ManifestFile   `json:"files"`
+	Jails    []ManifestJail   `json:"jails"`
+	Routes   []ManifestRoute  `json:"routes"`
+	Reloads  []ManifestReload `json:"reloads"`
+	Warnings []string         `json:"warnings"`
+}
+
+// ManifestFile is one rendered file.
+type ManifestFile struct {
+	Path      string           `json:"path"`  // on the machine
+	Local     string           `json:"local"` // in the output directory, slash-separated
+	Mode      string           `json:"mode"`  // octal, as on the machine: "0644"
+	Owner     string           `json:"owner"`
+	Group     string           `json:"group"`
+	Sensitive bool             `json:"sensitive"`
+	SHA256    string           `json:"sha256,omitempty"` // absent for sensitive files
+	Size      int              `json:"size"`
+	Jail      string           `json:"jail,omitempty"`
+	Reload    []ManifestReload `json:"reload"`
+	Source    string           `json:"source,omitempty"`
+}
+
+// ManifestReload is a reload action.
+type ManifestReload struct {
+	Kind   string `json:"kind"`
+	Target string `json:"target,omitempty"`
+}
+
+// ManifestJail is a jail a host must have.
+type ManifestJail struct {
+	Name       string   `json:"name"`
+	SafeName   string   `json:"safename"`
+	Hostname   string   `json:"hostname"`
+	IP         string   `json:"ip"`
+	Tier       string   `json:"tier"`
+	Data       bool     `json:"data"`
+	Flavour    string   `json:"flavour,omitempty"`
+	Packages   []string `json:"packages"`
+	StartAfter []string `json:"start_after"`
+	Root       string   `json:"root"`
+}
+
+// ManifestRoute is a static route to bring live.
+type ManifestRoute struct {
+	Dest string `json:"dest"`
+	Via  string `json:"via"`
+}
+
+// ManifestExport is a file for other systems: the zone files.
+type ManifestExport struct {
+	Local  string `json:"local"`
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+}
+
+// BuildManifest describes machines and zones as WriteDir lays them out.
+func BuildManifest(c *inventory.Cluster, machines []state.Machine, zones map[string][]byte, cookieMissing bool) (*Manifest, error) {
+	mf := &Manifest{FormatVersion: ManifestFormat, Cluster: c.Name, Domain: c.Domain, CookieMissing: cookieMissing,
+		Machines: []ManifestMachine{}, Exports: []ManifestExport{}}
+	for _, m := range machines {
+		mm := ManifestMachine{Name: m.Name, Kind: m.Kind, Files: []ManifestFile{}, Jails: []ManifestJail{},
+			Routes: []ManifestRoute{}, Reloads: []ManifestReload{}, Warnings: append([]string{}, m.Warnings...)}
+		seen := map[ManifestReload]bool{}
+		for _, f := range m.Files {
+			local, err := localPath(m.Name, f.Path)
+			if err != nil {
+				return nil, err
+			}
+			e := ManifestFile{Path: f.Path, Local: local, Mode: fmt.Sprintf("%04o", f.Mode.Perm()), Owner: f.Owner,
+				Group: f.Group, Sensitive: f.Sensitive, Size: len(f.Content), Jail: f.Jail, Reload: []ManifestReload{}, Source: f.Source}
+			if !f.Sensitive {
+				// A hash of a guessable secret would leak it; sensitive
+				// files carry none.
+				e.SHA256 = sum(f.Content)
+			}
+			for _, r := range f.Reload {
+				mr := ManifestReload{Kind: r.Kind, Target: r.Target}
+				e.Reload = append(e.Reload, mr)
+				if !seen[mr] {
+					seen[mr] = true
+					mm.Reloads = append(mm.Reloads, mr)
+				}
+			}
+			mm.Files = append(mm.Files, e)
+		}
+		sort.Slice(mm.Files, func(i, j int) bool { return mm.Files[i].Path < mm.Files[j].Path })
+		sort.Slice(mm.Reloads, func(i, j int) bool {
+			if mm.Reloads[i].Kind != mm.Reloads[j].Kind {
+				return reloadRank(mm.Reloads[i].Kind) < reloadRank(mm.Reloads[j].Kind)
+			}
+			return mm.Reloads[i].Target < mm.Reloads[j].Target
+		})
+		for _, j := range m.Jails {
+			mm.Jails = append(mm.Jails, ManifestJail{Name: j.Name, SafeName: j.SafeName, Hostname: j.Hostname, IP: j.IP,
+				Tier: j.Tier, Data: j.Data, Flavour: j.Flavour, Packages: append([]string{}, j.Packages...),
+				StartAfter: append([]string{}, j.StartAfter...), Root: j.Root})
+		}
+		sort.Slice(mm.Jails, func(i, j int) bool { return mm.Jails[i].Name < mm.Jails[j].Name })
+		for _, r := range m.Routes {
+			mm.Routes = append(mm.Routes, ManifestRoute{Dest: r.Dest, Via: r.Via})
+		}
+		mf.Machines = append(mf.Machines, mm)
+	}
+	sort.Slice(mf.Machines, func(i, j int) bool { return mf.Machines[i].Name < mf.Machines[j].Name })
+	names := make([]string, 0, len(zones))
+	for n := range zones {
+		if err := checkExportName(n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		mf.Exports = append(mf.Exports, ManifestExport{Local: "exports/" + n, SHA256: sum(zones[n]), Size: len(zones[n])})
+	}
+	return mf, nil
+}
+
+// reloadRank orders reload kinds as apply runs them (state.Reload*).
+func reloadRank(k string) int {
+	order := []string{state.ReloadNetif, state.ReloadRoutes, state.ReloadPF, state.ReloadJail, state.ReloadUnbound,
+		state.ReloadErlang, state.ReloadPfSense, state.ReloadPfSenseNS}
+	for i, o := range order {
+		if o == k {
+			return i
+		}
+	}
+	return len(order)
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// localPath is where a machine's file goes in the output directory,
+// slash-separated: <machine>/<path without its leading slash>.
+func localPath(machine, p string) (string, error) {
+	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+		return "", fmt.Errorf("render: %s: file path %q is not absolute and clean", machine, p)
+	}
+	if machine == "" || machine == "exports" || strings.ContainsAny(machine, `/\`) || machine == "." || machine == ".." {
+		return "", fmt.Errorf("render: machine name %q cannot be a directory name here", machine)
+	}
+	return machine + p, nil
+}
+
+func checkExportName(n string) error {
+	if n == "" || n == "." || n == ".." || strings.ContainsAny(n, `/\`) {
+		return fmt.Errorf("render: zone file name %q is not a plain file name", n)
+	}
+	return nil
+}
+
+// WriteDir writes the rendered machines under dir for `arbo render FILE -o
+// DIR`: each file at DIR/<machine>/<path> with its mode (a sensitive file
+// at most 0600: it holds a secret on this machine too), the zone files
+// under DIR/exports/, and DIR/manifest.json. Every file is written
+// atomically (a temporary file in the same directory, then a rename), so
+// an interrupted render never leaves half a file. Files that a previous
+// render listed in its manifest and this one no longer produces are
+// removed, so that the tree always matches its manifest; a non-empty DIR
+// without an arbo manifest is refused rather than mixed into.
+func WriteDir(dir string, c *inventory.Cluster, machines []state.Machine, zones map[string][]byte) error {
+	return writeDir(dir, c, machines, zones, false)
+}
+
+// WriteDirPlaceholder is WriteDir for a render whose cookie was not read:
+// the manifest says so (cookie_missing), so that nobody applies it.
+func WriteDirPlaceholder(dir string, c *inventory.Cluster, machines []state.Machine, zones map[string][]byte) error {
+	return writeDir(dir, c, machines, zones, true)
+}
+
+func writeDir(dir string, c *inventory.Cluster, machines []state.Machine, zones map[string][]byte, cookieMissing bool) error {
+	mf, err := BuildManifest(c, machines, zones, cookieMissing)
+	if err != nil {
+		return err
+	}
+	old, err := previousManifest(dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	want := map[string]bool{ManifestName: true}
+	for _, m := range machines {
+		for _, f := range m.Files {
+			local, err := localPath(m.Name, f.Path)
+			if err != nil {
+				return err
+			}
+			mode := f.Mode.Perm()
+			if f.Sensitive {
+				mode &= 0o600
+			}
+			if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(local)), f.Content, mode); err != nil {
+				return err
+			}
+			want[local] = true
+		}
+	}
+	for _, e := range mf.Exports {
+		if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(e.Local)), zones[strings.TrimPrefix(e.Local, "exports/")], 0o644); err != nil {
+			return err
+		}
+		want[e.Local] = true
+	}
+	if old != nil {
+		for _, local := range old {
+			if !want[local] {
+				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(local))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("render: removing a file the topology no longer produces: %w", err)
+				}
+			}
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(mf); err != nil {
+		return fmt.Errorf("render: manifest: %w", err)
+	}
+	return writeAtomic(filepath.Join(dir, ManifestName), b.Bytes(), 0o644)
+}
+
+// previousManifest lists the local paths a previous render wrote in dir,
+// nil when dir does not exist or is empty. A non-empty dir without a
+// manifest is someone else's: refused.
+func previousManifest(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	if len(ents) == 0 {
+		return nil, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, fmt.Errorf("render: %s is not empty and holds no %s from an earlier arbo render; choose an empty or new directory", dir, ManifestName)
+	}
+	var old Manifest
+	if err := json.Unmarshal(b, &old); err != nil || old.FormatVersion == 0 {
+		return nil, fmt.Errorf("render: %s: %s is not an arbo render manifest; choose an empty or new directory", dir, ManifestName)
+	}
+	var out []string
+	for _, m := range old.Machines {
+		for _, f := range m.Files {
+			out = append(out, f.Local)
+		}
+	}
+	for _, e := range old.Exports {
+		out = append(out, e.Local)
+	}
+	// Only paths this writer could have produced are removed: a manifest
+	// edited by hand must not steer a delete outside dir.
+	clean := out[:0]
+	for _, l := range out {
+		if l != "" && !path.IsAbs(l) && path.Clean(l) == l && !strings.HasPrefix(l, "../") && l != ".." {
+			clean = append(clean, l)
+		}
+	}
+	return clean, nil
+}
+
+// writeAtomic writes b to p through a temporary file in p's directory and
+// a rename, with mode set before the rename.
+func writeAtomic(p string, b []byte, mode fs.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".arbo-tmp-*")
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	name := tmp.Name()
+	fail := func(err error) error {
+		tmp.Close()
+		os.Remove(name)
+		return fmt.Errorf("render: writing %s: %w", p, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("render: writing %s: %w", p, err)
+	}
+	if err := os.Rename(name, p); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("render: writing %s: %w", p, err)
+	}
+	return nil
+}
