@@ -55,9 +55,20 @@ func Dial(ctx context.Context, t Target) (*Conn, error) {
 		return nil, fmt.Errorf("machine %s: no known_hosts file: arbo always checks host keys", t.Machine)
 	}
 
+	// Keys and known_hosts first: a locked key or an unreadable known_hosts
+	// fails before anything reaches the network.
+	hk, err := newHostKeyChecker(t)
+	if err != nil {
+		return nil, err
+	}
+	auth, closeAgent, err := authMethods(t)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAgent()
+
 	var jump *Conn
 	var raw net.Conn
-	var err error
 	if t.Jump != nil {
 		jump, err = Dial(ctx, *t.Jump)
 		if err != nil {
@@ -78,7 +89,7 @@ func Dial(ctx context.Context, t Target) (*Conn, error) {
 		return nil, err
 	}
 
-	c, err := handshake(ctx, raw, t)
+	c, err := handshake(ctx, raw, t, hk, auth)
 	if err != nil {
 		if jump != nil {
 			jump.Close()
@@ -144,18 +155,7 @@ func dialThrough(ctx context.Context, jump *Conn, t Target) (net.Conn, error) {
 // but never speaks (a wedged sshd, a port forward to nowhere) would hang us
 // forever. The deadline closes raw, which works for a direct-tcpip channel
 // too (those have no SetDeadline).
-func handshake(ctx context.Context, raw net.Conn, t Target) (*ssh.Client, error) {
-	hk, err := newHostKeyChecker(t)
-	if err != nil {
-		raw.Close()
-		return nil, err
-	}
-	auth, closeAgent, err := authMethods(t)
-	if err != nil {
-		raw.Close()
-		return nil, err
-	}
-	defer closeAgent()
+func handshake(ctx context.Context, raw net.Conn, t Target, hk *hostKeyChecker, auth []ssh.AuthMethod) (*ssh.Client, error) {
 	cfg := &ssh.ClientConfig{
 		User:              t.User,
 		Auth:              auth,

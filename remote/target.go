@@ -71,13 +71,14 @@ type Target struct {
 func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
 // KnownHostsName is the name under which OpenSSH looks the host key up:
-// the HostKeyAlias, else the HostName, as [host]:port when the port is not 22.
+// the HostKeyAlias as written (OpenSSH adds no port to an alias), else the
+// HostName, as [host]:port when the port is not 22. It is in host:port form
+// for knownhosts, which drops a :22.
 func (t Target) KnownHostsName() string {
-	h := t.HostKeyAlias
-	if h == "" {
-		h = t.Host
+	if t.HostKeyAlias != "" {
+		return net.JoinHostPort(t.HostKeyAlias, strconv.Itoa(DefaultPort))
 	}
-	return net.JoinHostPort(h, strconv.Itoa(t.Port))
+	return net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 }
 
 // String names the target the way messages do: machine (user@host:port via jump).
