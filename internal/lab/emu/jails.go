@@ -328,8 +328,7 @@ func jailCmd(e *env, args []string) int {
 // jexecCmd runs an emulated command with the jail's root as its root, or
 // the jail's own /bin/sh for anything else.
 func jexecCmd(e *env, args []string) int {
-	opts, rest, err := getopts(args[1:], "lu:U:")
-	_ = opts
+	_, rest, err := getopts(args[1:], "lu:U:")
 	if err != nil || len(rest) < 1 {
 		fmt.Fprintln(e.stderr, "usage: jexec [-l] [-u username | -U username] jail [command ...]")
 		return 1

@@ -401,8 +401,6 @@ func (e *env) routeGet(dest netip.Prefix, rs []route) int {
 		fmt.Fprintf(e.stdout, "destination: %s\n", best.Addr())
 	}
 	if best.Addr().Is4() {
-		m := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		_ = m
 		mask := uint32(0xffffffff) << (32 - best.Bits())
 		if best.Bits() == 0 {
 			mask = 0

@@ -226,4 +226,3 @@ func pfSshPHP(e *env, args []string) int {
 	e.recordService("pfSsh.php", strings.Join(a, " "))
 	return 0
 }
-
