@@ -57,8 +57,7 @@ type merger struct {
 	warn   []string
 	// present holds the interface keys config.xml assigns.
 	present map[string]bool
-	// trackers already used by rules that are not arbo's.
-	trackers map[string]bool
+	fwds    *[]forward // computed once: nat and filter share them
 }
 
 // Merge returns base with arbo's objects for cluster c brought up to date.
@@ -77,7 +76,7 @@ func Merge(c *inventory.Cluster, base []byte, o Options) (out []byte, warnings [
 	}
 	before := canonical(d)
 	m := &merger{c: c, g: c.Gateway, o: o, root: d.root, prefix: "arbo:" + c.Name + ":",
-		present: map[string]bool{}, trackers: map[string]bool{}}
+		present: map[string]bool{}}
 	m.checkInterfaces()
 	if err := m.aliases(); err != nil {
 		return nil, m.warn, err
@@ -232,7 +231,11 @@ type forward struct {
 }
 
 func (m *merger) forwards() []forward {
-	var out []forward
+	if m.fwds != nil {
+		return *m.fwds
+	}
+	out := []forward{}
+	defer func() { m.fwds = &out }()
 	for _, f := range m.g.Forwards {
 		addrs, _ := m.tierAddrs(f.To)
 		if len(addrs) == 0 {

@@ -669,3 +669,23 @@ func TestObjectName(t *testing.T) {
 		t.Error("two long names shorten to the same name")
 	}
 }
+
+func TestForwardToEmptyTierWarnsOnce(t *testing.T) {
+	c := withoutTier(t, "app")
+	out, warns, err := Merge(c, Factory(), Options{DNS: dnsData(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, w := range warns {
+		if strings.Contains(w, "to tier app: the tier has no jails") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d warnings about the empty tier, want 1: %v", n, warns)
+	}
+	if bytes.Contains(out, []byte("arbo:arboreus:fwd:")) {
+		t.Error("a forward to a tier without jails was written")
+	}
+}
