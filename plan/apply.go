@@ -480,7 +480,17 @@ func (a *applier) host() error {
 		a.step(describe(act))
 	}
 	for _, act := range a.has(OpDestroy, KindJail) {
-		if _, err := a.cmd(jail.DeleteArgs(state.Jail{Name: act.Jail}, true)...); err != nil {
+		j := state.Jail{Name: act.Jail, SafeName: inventory.SafeName(act.Jail)}
+		// On ZFS, ezjail's delete -w destroys <parentzfs>/<hostname>, and
+		// arbo's hostnames are FQDNs: delete the jail, then its dataset.
+		if h := a.c.Host(a.name); h != nil && h.ZFS != nil {
+			if _, err := a.cmd(jail.DeleteArgs(j, false)...); err != nil {
+				return err
+			}
+			if _, err := a.cmd(jail.ZFSDestroyArgs(h.ZFS.Dataset, j)...); err != nil {
+				return err
+			}
+		} else if _, err := a.cmd(jail.DeleteArgs(j, true)...); err != nil {
 			return err
 		}
 		a.forget(act.Jail)

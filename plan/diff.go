@@ -53,14 +53,19 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 		}
 	}
 	if needBase && d.Kind == state.KindHost && (!s.HasEzjail || !s.HasBasejail) {
-		what := "the basejail (ezjail-admin install)"
+		what := "the basejail (ezjail-admin install) is"
 		if !s.HasEzjail {
-			what = "ezjail (pkg install -y ezjail) and the basejail (ezjail-admin install)"
+			what = "ezjail (pkg install -y ezjail) and its basejail (ezjail-admin install) are"
 		}
-		if o.Bootstrap {
-			mp.Actions = append([]Action{{Op: OpInstall, Kind: KindBasejail, Target: "ezjail", Reason: "bootstrap " + what}}, mp.Actions...)
-		} else {
-			conflicts = append(conflicts, fmt.Sprintf("%s is missing, so no jail can be created: run arbo with --bootstrap to install it, or install it by hand", what))
+		switch {
+		case o.Offline && !o.Bootstrap:
+			// A fresh machine has no ezjail: show the bootstrap an apply
+			// would need rather than refusing to plan.
+			mp.Actions = append([]Action{{Op: OpInstall, Kind: KindBasejail, Target: "ezjail", Reason: "bootstrap: " + what + " missing on a fresh machine (apply needs --bootstrap)"}}, mp.Actions...)
+		case o.Bootstrap:
+			mp.Actions = append([]Action{{Op: OpInstall, Kind: KindBasejail, Target: "ezjail", Reason: "bootstrap: " + what + " missing"}}, mp.Actions...)
+		default:
+			conflicts = append(conflicts, fmt.Sprintf("%s missing, so no jail can be created: run arbo with --bootstrap to install it, or install it by hand", what))
 		}
 	}
 
@@ -90,7 +95,10 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 			}
 		case cur.Digest != pf.SHA256 || !sameMeta(f, cur, s):
 			a.Op, a.Before = OpUpdate, cur.Digest
-			a.TakeOver = s.Manifest.file(f.Path) == nil && cur.Digest != pf.SHA256
+			// The first time arbo takes a file over, the original is kept.
+			// config.xml is merged, not taken over: the gateway step keeps
+			// a backup of every version instead.
+			a.TakeOver = s.Manifest.file(f.Path) == nil && cur.Digest != pf.SHA256 && f.Path != ConfigXML
 			if cur.Digest == pf.SHA256 {
 				a.Reason = "mode or owner"
 			} else if !f.Sensitive {

@@ -6,7 +6,6 @@ package ui
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"golang.org/x/term"
@@ -111,8 +110,8 @@ func ColorMode(flag string, noColor bool, env Env, isTerminal bool) (bool, error
 	return isTerminal, nil
 }
 
-// IsTerminal reports whether w is a terminal.
-func IsTerminal(w io.Writer) bool {
+// IsTerminal reports whether a stream (stdin, stdout, stderr) is a terminal.
+func IsTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

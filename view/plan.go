@@ -136,3 +136,38 @@ func PlanJSON(w io.Writer, p *plan.Plan) error {
 		Summary summary `json:"summary"`
 	}{&cp, summary{c.Add, c.Change, c.Destroy, c.Other, p.HasChanges()}})
 }
+
+// ApplyText prints what apply did and did not do, per machine.
+func ApplyText(w io.Writer, st ui.Style, r *plan.Result) error {
+	for _, m := range r.Machines {
+		status := st.Green("ok")
+		if m.Error != "" {
+			status = st.Red("FAILED")
+		}
+		fmt.Fprintf(w, "%s %s: %s (%d %s done)\n", st.Bold("#"), m.Machine, status, len(m.Done), pluralS(len(m.Done), "step", "steps"))
+		for _, d := range m.Done {
+			fmt.Fprintf(w, "  done: %s\n", d)
+		}
+		if m.Error != "" {
+			fmt.Fprintf(w, "  %s %s\n", st.Red("error:"), m.Error)
+			for _, n := range m.NotDone {
+				fmt.Fprintf(w, "  not done: %s\n", n)
+			}
+		}
+	}
+	if r.Failed() {
+		fmt.Fprintln(w, st.Red("Apply failed on some machines; the others are done. A new apply finishes the work."))
+		return nil
+	}
+	fmt.Fprintln(w, st.Green("Apply complete!")+" The machines match the topology.")
+	return nil
+}
+
+// ApplyJSON prints the apply summary document.
+func ApplyJSON(w io.Writer, r *plan.Result) error {
+	return WriteJSON(w, struct {
+		FormatVersion int `json:"format_version"`
+		*plan.Result
+		Failed bool `json:"failed"`
+	}{FormatVersion, r, r.Failed()})
+}

@@ -52,6 +52,10 @@ pfSense gateway and the Erlang cluster inside the jails.
 	cmd.AddCommand(
 		newValidateCommand(g),
 		newCheckCommand(g),
+		newPlanCommand(g),
+		newApplyCommand(g),
+		newShowCommand(g),
+		newRenderCommand(g),
 		newVersionCommand(g),
 	)
 	return cmd

@@ -1,0 +1,277 @@
+// Package deploy runs arbo's verbs end to end: load the topology, check it,
+// render every machine, plan against the machines (or fresh ones, offline)
+// and apply. It is the one place that wires inventory, check, render,
+// remote and plan together, so that the commands stay flag parsing and
+// printing only.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"time"
+
+	"github.com/arbo-project/arbo/check"
+	"github.com/arbo-project/arbo/dns"
+	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/pfsense"
+	"github.com/arbo-project/arbo/plan"
+	"github.com/arbo-project/arbo/remote"
+	"github.com/arbo-project/arbo/render"
+	"github.com/arbo-project/arbo/state"
+	"github.com/arbo-project/arbo/templates"
+)
+
+// Options are everything a plan or an apply is made with.
+type Options struct {
+	Plan           plan.Options
+	SSH            remote.Overrides
+	TemplatesDir   string
+	Parallel       int
+	Strict         bool
+	Getenv         func(string) string
+	Now            func() time.Time
+	Progress       func(machine, step string)
+	ConfirmTimeout time.Duration
+	LockTimeout    time.Duration
+}
+
+// Prepared is a loaded, checked topology with its plan.
+type Prepared struct {
+	Cluster *inventory.Cluster
+	Report  *check.Report
+	Plan    *plan.Plan
+	Session *plan.Session
+}
+
+// FindingsError says apply refuses because of error-level findings (exit 3).
+type FindingsError struct{ Report *check.Report }
+
+func (e *FindingsError) Error() string {
+	return "the topology has error-level check findings (" + check.Summary(e.Report) + "): fix them, or accept them with a reason under accept: in the topology"
+}
+
+// Load reads and checks a topology and returns its digest.
+func Load(file string, strict bool) (*inventory.Cluster, *check.Report, string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	c, err := inventory.Parse(file, b)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return c, check.Run(c, check.Options{Strict: strict}), plan.Digest(b), nil
+}
+
+// renderer returns the RenderFunc of a plan: secrets are read unless the
+// plan is offline, where they show as (sensitive) and need not exist.
+func renderer(c *inventory.Cluster, o Options) (plan.RenderFunc, error) {
+	ts, err := templates.Load(o.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	ro := render.Options{Templates: ts}
+	if o.Plan.Offline {
+		ro.CookieMissing = true
+	} else {
+		cookie, err := render.ReadCookie(c)
+		if err != nil {
+			return nil, err
+		}
+		ro.Cookie = cookie
+	}
+	return func(base []byte) ([]state.Machine, error) {
+		r := ro
+		r.PfSenseBase = base
+		r.Revision = revisionTime(o)
+		return render.Cluster(c, r)
+	}, nil
+}
+
+// revisionTime is when config.xml's <revision> says it changed:
+// SOURCE_DATE_EPOCH when set (reproducible output), else now.
+func revisionTime(o Options) time.Time {
+	if o.Getenv != nil {
+		if s := o.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return time.Unix(n, 0).UTC()
+			}
+		}
+	}
+	if o.Now != nil {
+		return o.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+// Dialer reaches machines over SSH with the topology's and the command
+// line's settings.
+func Dialer(c *inventory.Cluster, ov remote.Overrides) plan.Dialer {
+	return func(ctx context.Context, machine string) (plan.Target, error) {
+		t, err := remote.Resolve(c, machine, ov)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := remote.Dial(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
+// Plan loads, checks, renders and plans. Offline plans connect to nothing.
+func Plan(ctx context.Context, file string, o Options) (*Prepared, error) {
+	c, rep, sha, err := Load(file, o.Strict)
+	if err != nil {
+		return nil, err
+	}
+	rf, err := renderer(c, o)
+	if err != nil {
+		return nil, err
+	}
+	env := plan.Env{Dial: Dialer(c, o.SSH), Render: rf, Factory: pfsense.Factory(), Parallel: parallel(o, c), TopologySHA: sha}
+	p, sess, err := plan.Make(ctx, c, o.Plan, env)
+	if err != nil {
+		Close(sess)
+		return nil, err
+	}
+	return &Prepared{Cluster: c, Report: rep, Plan: p, Session: sess}, nil
+}
+
+func parallel(o Options, c *inventory.Cluster) int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return min(len(c.Machines()), 32)
+}
+
+// FromSavedPlan prepares the apply of a saved plan: the topology it names
+// must be unchanged, and the machines are read again under the locks.
+func FromSavedPlan(ctx context.Context, saved *plan.Plan, o Options) (*Prepared, error) {
+	if saved.Options.Offline {
+		return nil, errors.New("this plan was made --offline, against fresh machines: it shows what arbo would do, and cannot be applied; make a plan without --offline")
+	}
+	b, err := os.ReadFile(saved.Topology)
+	if err != nil {
+		return nil, fmt.Errorf("the plan was made from %s: %w", saved.Topology, err)
+	}
+	if plan.Digest(b) != saved.TopologySHA {
+		return nil, fmt.Errorf("the plan is stale: %s changed since the plan was made; make a new plan", saved.Topology)
+	}
+	o.Plan = saved.Options
+	pr, err := Plan(ctx, saved.Topology, o)
+	if err != nil {
+		return nil, err
+	}
+	pr.Plan = saved // apply what was reviewed; Apply re-reads and compares under the locks
+	return pr, nil
+}
+
+// Apply applies a prepared plan. Error-level findings that are not
+// accepted stop it before anything is touched.
+func Apply(ctx context.Context, pr *Prepared, o Options) (*plan.Result, error) {
+	if pr.Report.HasErrors() {
+		return nil, &FindingsError{Report: pr.Report}
+	}
+	if pr.Plan.Options.Offline {
+		return nil, errors.New("an offline plan cannot be applied")
+	}
+	c := pr.Cluster
+	env := plan.ApplyEnv{
+		Env:            plan.Env{Parallel: parallel(o, c)},
+		Redial:         Dialer(c, o.SSH),
+		Progress:       o.Progress,
+		Now:            o.Now,
+		Owner:          owner(),
+		ConfirmTimeout: o.ConfirmTimeout,
+		StaleLock:      time.Hour,
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if c.Erlang != nil {
+		env.ErlangService = c.Erlang.Service
+	}
+	return plan.Apply(ctx, c, pr.Plan, pr.Session, env)
+}
+
+func owner() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s@%s pid %d", name, host, os.Getpid())
+}
+
+// Close closes every connection a session opened.
+func Close(s *plan.Session) {
+	if s == nil {
+		return
+	}
+	for _, t := range s.Targets {
+		if c, ok := t.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+// RenderOptions are what `arbo render` takes.
+type RenderOptions struct {
+	Dir          string
+	PfSenseBase  string // a config.xml to merge into; "" = pfSense's factory default
+	TemplatesDir string
+	Getenv       func(string) string
+	Now          func() time.Time
+}
+
+// Render writes every machine's files, a manifest and the zone exports to
+// a directory. The cookie must exist: rendered files are meant to be used.
+func Render(file string, o RenderOptions) ([]state.Machine, []string, error) {
+	c, err := inventory.Load(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, err := templates.Load(o.TemplatesDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	cookie, err := render.ReadCookie(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	ro := render.Options{Templates: ts, Cookie: cookie, Revision: revisionTime(Options{Getenv: o.Getenv, Now: o.Now})}
+	if o.PfSenseBase != "" {
+		b, err := os.ReadFile(o.PfSenseBase)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--pfsense-base: %w", err)
+		}
+		if err := pfsense.Validate(b); err != nil {
+			return nil, nil, fmt.Errorf("--pfsense-base %s: %w", o.PfSenseBase, err)
+		}
+		ro.PfSenseBase = b
+	}
+	machines, err := render.Cluster(c, ro)
+	if err != nil {
+		return nil, nil, err
+	}
+	zones, err := dns.ZoneFiles(c, ts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := render.WriteDir(o.Dir, c, machines, zones); err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	for _, m := range machines {
+		for _, w := range m.Warnings {
+			warnings = append(warnings, m.Name+": "+w)
+		}
+	}
+	return machines, warnings, nil
+}
