@@ -42,6 +42,10 @@ const (
 	CallsLog = "/var/log/lab-calls.log"
 	// PFLoadedFile is the ruleset last loaded with pfctl -f.
 	PFLoadedFile = "/var/run/lab/pf.loaded"
+	// PFRulesFile holds the loaded statements, macros expanded and includes
+	// inlined, one per line: what pfctl -sr prints and the firewall verdict
+	// is computed from.
+	PFRulesFile = "/var/run/lab/pf.rules"
 	// PFEnabledFile exists (content "1") while pf is enabled.
 	PFEnabledFile = "/var/run/lab/pf.enabled"
 	// InterfacesFile lists interfaces, one per line: "<name> [addr/prefix…]".

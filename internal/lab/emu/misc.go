@@ -34,21 +34,15 @@ func daemonCmd(e *env, args []string) int {
 		return 1
 	}
 	o := optMap(opts)
-	var c *exec.Cmd
-	if _, ok := lookup(filepath.Base(rest[0])); ok {
+	// Inside a machine the command is found on PATH (emulated ones are
+	// links to this binary). Under LAB_ROOT (tests) an emulated name is not
+	// on the host's PATH, so this binary runs it.
+	c := exec.Command(rest[0], rest[1:]...)
+	if _, emulated := lookup(filepath.Base(rest[0])); c.Err != nil && emulated {
 		self, err := os.Executable()
-		if err != nil {
-			fmt.Fprintf(e.stderr, "daemon: %v\n", err)
-			return 1
+		if err == nil && !isTestBinary(self) {
+			c = &exec.Cmd{Path: self, Args: rest}
 		}
-		c = &exec.Cmd{Path: self, Args: rest}
-		if isTestBinary(self) {
-			// In unit tests os.Executable is the test binary; run the
-			// command through its shell equivalent instead.
-			c = exec.Command(rest[0], rest[1:]...)
-		}
-	} else {
-		c = exec.Command(rest[0], rest[1:]...)
 	}
 	c.Env = append(withoutLabEnv(os.Environ()), RootEnv+"="+e.root, LogRootEnv+"="+e.logRoot, JailEnv+"="+e.jail)
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)

@@ -91,13 +91,8 @@ func (e *env) pfEnable(on, quiet bool) int {
 // otherwise see firewallBlocksSSH (LAB.md's documented approximation).
 func (e *env) updateFirewall() int {
 	verdict := "open"
-	if e.pfEnabled() {
-		if b, err := os.ReadFile(e.m(PFLoadedFile)); err == nil {
-			stmts, _, err := parsePF("pf.loaded", b, func(string) ([]byte, error) { return nil, os.ErrNotExist })
-			if err == nil && firewallBlocksSSH(stmts) {
-				verdict = "blocked"
-			}
-		}
+	if e.pfEnabled() && firewallBlocksSSH(e.loadedRules("")) {
+		verdict = "blocked"
 	}
 	if err := writeFile(e.m(FirewallFile), []byte(verdict+"\n"), 0o644); err != nil {
 		fmt.Fprintf(e.stderr, "pfctl: %v\n", err)
@@ -123,11 +118,10 @@ func (e *env) pfFlush(what, anchor string, quiet bool) int {
 		}
 		fallthrough
 	case "rules", "r", "nat", "n":
-		target := e.m(PFLoadedFile)
-		if anchor != "" {
-			target = e.m(StateDir + "/pf.anchor." + safeName(anchor))
+		os.Remove(e.rulesFile(anchor))
+		if anchor == "" {
+			os.Remove(e.m(PFLoadedFile))
 		}
-		os.Remove(target)
 		if !quiet {
 			fmt.Fprintln(e.stderr, "rules cleared")
 		}
@@ -172,13 +166,19 @@ func (e *env) pfLoad(file, anchor string, parseOnly, verbose bool) int {
 	if parseOnly {
 		return 0
 	}
-	target := e.m(PFLoadedFile)
-	if anchor != "" {
-		target = e.m(StateDir + "/pf.anchor." + safeName(anchor))
+	var expanded []string
+	for _, s := range stmts {
+		expanded = append(expanded, s.text())
 	}
-	if err := writeFile(target, data, 0o600); err != nil {
+	if err := writeLines(e.rulesFile(anchor), expanded); err != nil {
 		fmt.Fprintf(e.stderr, "pfctl: %v\n", err)
 		return 1
+	}
+	if anchor == "" {
+		if err := writeFile(e.m(PFLoadedFile), data, 0o600); err != nil {
+			fmt.Fprintf(e.stderr, "pfctl: %v\n", err)
+			return 1
+		}
 	}
 	// Tables defined with an address list are (re)filled; those without
 	// one keep their contents (freebsd.md §4.1 "Tables").
@@ -224,14 +224,7 @@ func unwrapPathErr(err error) error {
 // translation ones; -s info a minimal status. Not pfctl's canonical
 // printing (which would need its full grammar).
 func (e *env) pfShow(what, anchor string) int {
-	loaded := e.m(PFLoadedFile)
-	if anchor != "" {
-		loaded = e.m(StateDir + "/pf.anchor." + safeName(anchor))
-	}
-	var stmts []pfStmt
-	if b, err := os.ReadFile(loaded); err == nil {
-		stmts, _, _ = parsePF("pf.loaded", b, func(string) ([]byte, error) { return nil, os.ErrNotExist })
-	}
+	stmts := e.loadedRules(anchor)
 	pick := func(cat ...string) {
 		for _, s := range stmts {
 			for _, c := range cat {
@@ -362,3 +355,23 @@ func dedup(in []string) []string {
 }
 
 func wordsList(s string) []string { return strings.Fields(s) }
+
+// rulesFile holds the loaded statements of the main ruleset or an anchor,
+// macros expanded and includes inlined, one per line (PFRulesFile).
+func (e *env) rulesFile(anchor string) string {
+	if anchor != "" {
+		return e.m(StateDir + "/pf.anchor." + safeName(anchor))
+	}
+	return e.m(PFRulesFile)
+}
+
+func (e *env) loadedRules(anchor string) []pfStmt {
+	lines, _ := readLines(e.rulesFile(anchor))
+	var out []pfStmt
+	for i, l := range lines {
+		if toks := pfTokens(l); len(toks) > 0 {
+			out = append(out, pfStmt{line: i + 1, file: "loaded", toks: toks})
+		}
+	}
+	return out
+}

@@ -205,3 +205,34 @@ func TestPfctlCorpus(t *testing.T) {
 		t.Errorf("only %d of %d failure cases rejected; the include and port-range checks should catch 2", failOK, failN)
 	}
 }
+
+func TestPfctlIncludeAndAnchor(t *testing.T) {
+	l := newLab(t, "")
+	l.write("/etc/pf.arbo.conf", "block in all\n")
+	l.write("/etc/pf.conf", "ext = \"em0\"\ninclude \"/etc/pf.arbo.conf\"\npass out on $ext all\n")
+	l.must("pfctl", "-e", "-f", "/etc/pf.conf")
+	if got := strings.TrimSpace(l.read(FirewallFile)); got != "blocked" {
+		t.Errorf("firewall %q", got)
+	}
+	if out := l.must("pfctl", "-sr"); out != "block in all\npass out on em0 all\n" {
+		t.Errorf("-sr = %q", out)
+	}
+	if got := l.read(PFLoadedFile); !strings.HasPrefix(got, "ext = ") {
+		t.Errorf("pf.loaded is not a copy of the file: %q", got)
+	}
+	// Rules in an anchor do not change the main ruleset's verdict.
+	l.write("/etc/pf.ssh", "pass in proto tcp to port 22\n")
+	l.must("pfctl", "-a", "arbo/ssh", "-f", "/etc/pf.ssh")
+	if got := strings.TrimSpace(l.read(FirewallFile)); got != "blocked" {
+		t.Errorf("anchor load changed the verdict: %q", got)
+	}
+	if out := l.must("pfctl", "-a", "arbo/ssh", "-sr"); out != "pass in proto tcp to port 22\n" {
+		t.Errorf("anchor -sr = %q", out)
+	}
+	l.must("pfctl", "-F", "all")
+	if got := strings.TrimSpace(l.read(FirewallFile)); got != "open" {
+		t.Errorf("after -F all: %q", got)
+	}
+	l.write("/etc/pf.conf", "include \"/etc/nope.conf\"\n")
+	l.fails(1, "pfctl", "-nf", "/etc/pf.conf")
+}
