@@ -466,6 +466,9 @@ func (l *loader) top(c *Cluster, root *yaml.Node) {
 		case "version":
 			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!int" && v.Value == "1" {
 				c.Version = 1
+			} else if v.Kind == yaml.ScalarNode && v.Value == "1" {
+				l.add(npos(v), p, "version must be the number 1, not a string")
+				c.Version = -1
 			} else {
 				l.add(npos(v), p, "version %s: arbo knows version 1", v.Value)
 				c.Version = -1
