@@ -329,13 +329,33 @@ type client struct {
 
 func newClientKey(t *testing.T, dir, name, passphrase string) client {
 	t.Helper()
-	priv, sg := newEd25519(t)
+	var priv ed25519.PrivateKey
+	var sg ssh.Signer
 	var blk *pem.Block
 	var err error
 	if passphrase == "" {
+		priv, sg = newEd25519(t)
 		blk, err = ssh.MarshalPrivateKey(priv, "test")
 	} else {
-		blk, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "test", []byte(passphrase))
+		// Encrypting runs bcrypt's KDF, seconds under -race: the key is
+		// made once, in testdata (passphrase "secret").
+		if passphrase != "secret" {
+			t.Fatalf("testdata's encrypted key has the passphrase \"secret\"")
+		}
+		enc, rerr := os.ReadFile("testdata/id_encrypted")
+		plain, perr := os.ReadFile("testdata/id_encrypted.plain")
+		if rerr != nil || perr != nil {
+			t.Fatal(rerr, perr)
+		}
+		raw, kerr := ssh.ParseRawPrivateKey(plain)
+		if kerr != nil {
+			t.Fatal(kerr)
+		}
+		priv = *raw.(*ed25519.PrivateKey)
+		if sg, err = ssh.NewSignerFromKey(priv); err != nil {
+			t.Fatal(err)
+		}
+		blk, _ = pem.Decode(enc)
 	}
 	if err != nil {
 		t.Fatal(err)

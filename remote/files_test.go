@@ -1,0 +1,223 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestWriteFileAtomic(t *testing.T) {
+	f := newFixture(t)
+	c := dial(t, f.tgt)
+	dir := t.TempDir()
+	uid, gid := os.Getuid(), os.Getgid()
+
+	tests := []struct {
+		name     string
+		existing string // "" = no file before
+		keepPrev bool
+		mode     fs.FileMode
+	}{
+		{name: "new file", mode: 0o644},
+		{name: "replace", existing: "old\n", mode: 0o600},
+		{name: "replace keeping prev", existing: "old\n", keepPrev: true, mode: 0o640},
+		{name: "new file keeping prev", keepPrev: true, mode: 0o755},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(dir, "f"+string(rune('a'+i)), "rc.conf")
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tt.existing != "" {
+				if err := os.WriteFile(p, []byte(tt.existing), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			content := []byte("new content: $x 'quoted'\n")
+			write := c.WriteFileAtomic
+			if tt.keepPrev {
+				write = c.WriteFileAtomicKeepPrev
+			}
+			if err := write(p, content, tt.mode, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(p)
+			if err != nil || !bytes.Equal(got, content) {
+				t.Errorf("content %q, %v", got, err)
+			}
+			st, _ := os.Stat(p)
+			if st.Mode().Perm() != tt.mode {
+				t.Errorf("mode %o, want %o", st.Mode().Perm(), tt.mode)
+			}
+			prev, err := os.ReadFile(p + PrevSuffix)
+			switch {
+			case tt.keepPrev && tt.existing != "":
+				if string(prev) != tt.existing {
+					t.Errorf("prev = %q, %v; want %q", prev, err, tt.existing)
+				}
+			case !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("unexpected %s: %q %v", PrevSuffix, prev, err)
+			}
+			ents, _ := os.ReadDir(filepath.Dir(p))
+			for _, e := range ents {
+				if strings.Contains(e.Name(), TempMarker) {
+					t.Errorf("temporary file left: %s", e.Name())
+				}
+			}
+			// Read back through SFTP with owner.
+			fi, err := c.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u, g, ok := Owner(fi); !ok || u != uid || g != gid {
+				t.Errorf("owner %d:%d (%v), want %d:%d", u, g, ok, uid, gid)
+			}
+		})
+	}
+}
+
+func TestWriteFileAtomicSurvivesCut(t *testing.T) {
+	f := newFixture(t)
+	p := filepath.Join(t.TempDir(), "pf.conf")
+	old := []byte("pass all\n")
+	if err := os.WriteFile(p, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The connection dies after 256 KiB of a 2 MiB write.
+	f.srv.CutSFTPAfter.Store(256 << 10)
+	c := dial(t, f.tgt)
+	big := bytes.Repeat([]byte("block in all\n"), 2<<20/13)
+	err := c.WriteFileAtomic(p, big, 0o600, -1, -1)
+	if err == nil {
+		t.Fatal("a write cut in the middle reported success")
+	}
+	if !strings.Contains(err.Error(), "m1") {
+		t.Errorf("error does not name the machine: %v", err)
+	}
+	got, rerr := os.ReadFile(p)
+	if rerr != nil || !bytes.Equal(got, old) {
+		t.Errorf("after the cut the target holds %d bytes (%v), want the old %q", len(got), rerr, old)
+	}
+}
+
+func TestReadFiles(t *testing.T) {
+	f := newFixture(t)
+	c := dial(t, f.tgt)
+	dir := t.TempDir()
+	want := map[string][]byte{}
+	var paths []string
+	for i := range 20 {
+		p := filepath.Join(dir, "f", string(rune('a'+i)))
+		paths = append(paths, p)
+		if i%4 == 3 {
+			continue // missing
+		}
+		want[p] = bytes.Repeat([]byte{byte('a' + i)}, 1000*i+1)
+	}
+	os.MkdirAll(filepath.Join(dir, "f"), 0o755)
+	for p, b := range want {
+		os.WriteFile(p, b, 0o644)
+	}
+	got, err := c.ReadFiles(context.Background(), paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d files, want %d", len(got), len(want))
+	}
+	for p, b := range want {
+		if !bytes.Equal(got[p], b) {
+			t.Errorf("%s: %d bytes, want %d", p, len(got[p]), len(b))
+		}
+	}
+	_, err = c.ReadFile(filepath.Join(dir, "nope"))
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "machine m1") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestFileOperations(t *testing.T) {
+	f := newFixture(t)
+	c := dial(t, f.tgt)
+	dir := t.TempDir()
+
+	deep := filepath.Join(dir, "a", "b", "c")
+	if err := c.MkdirAll(deep, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(dir, "a"), filepath.Join(dir, "a", "b"), deep} {
+		st, err := os.Stat(d)
+		if err != nil || !st.IsDir() || st.Mode().Perm() != 0o750 {
+			t.Errorf("%s: %v %v", d, st.Mode(), err)
+		}
+	}
+	if err := c.MkdirAll(deep, 0o700); err != nil {
+		t.Errorf("MkdirAll on existing: %v", err)
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	if err := c.MkdirAll(filepath.Join(file, "sub"), 0o755); err == nil {
+		t.Error("MkdirAll through a file succeeded")
+	}
+
+	link := filepath.Join(dir, "link")
+	os.Symlink("/etc", link)
+	if fi, err := c.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("Lstat: %v %v", fi, err)
+	}
+	if target, err := c.ReadLink(link); err != nil || target != "/etc" {
+		t.Errorf("ReadLink = %q, %v", target, err)
+	}
+	if err := c.CheckNoSymlinks(dir, filepath.Join(link, "passwd")); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("CheckNoSymlinks through a link: %v", err)
+	}
+	if err := c.CheckNoSymlinks(dir, filepath.Join(deep, "not", "yet")); err != nil {
+		t.Errorf("CheckNoSymlinks on a plain path: %v", err)
+	}
+	if err := c.CheckNoSymlinks(dir, "/etc/passwd"); err == nil {
+		t.Error("CheckNoSymlinks outside root succeeded")
+	}
+
+	other := filepath.Join(dir, "other")
+	os.WriteFile(other, []byte("y"), 0o644)
+	if err := c.Rename(other, file); err != nil {
+		t.Fatalf("Rename over an existing file: %v", err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "y" {
+		t.Errorf("after rename: %q", b)
+	}
+	if err := c.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stat(file); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat after Remove: %v", err)
+	}
+}
+
+func TestOneSFTPSessionForConcurrentUse(t *testing.T) {
+	f := newFixture(t)
+	c := dial(t, f.tgt)
+	p := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(p, []byte("x"), 0o644)
+	var wg sync.WaitGroup
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.ReadFile(p); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.srv.MaxOpen.Load(); n != 1 {
+		t.Errorf("%d sessions open at once, want the one SFTP session", n)
+	}
+}
