@@ -131,12 +131,27 @@ func (e *env) ezJails() []*ezJail {
 	return out
 }
 
+// ezjailHeader is the comment block writejailinfo() writes for a new jail.
+const ezjailHeader = "# To specify the start up order of your ezjails, use these lines to\n" +
+	"# create a Jail dependency tree. See rcorder(8) for more details.\n#\n" +
+	"# PROVIDE: standard_ezjail\n# REQUIRE: \n# BEFORE: \n#\n"
+
 // writeEzJail writes the file exactly as writejailinfo() (freebsd.md §1.3).
+// A rewrite keeps the existing "#" lines (the rcorder headers) and the 22
+// known variables only (freebsd.md §1.3 "Rewrite hazard").
 func (e *env) writeEzJail(file, safe string, vars map[string]string) error {
+	header := ezjailHeader
+	if b, err := os.ReadFile(e.p(ezjailConfigDir + "/" + file)); err == nil {
+		var hs []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "#") {
+				hs = append(hs, l)
+			}
+		}
+		header = strings.Join(hs, "\n") + "\n"
+	}
 	var sb strings.Builder
-	sb.WriteString("# To specify the start up order of your ezjails, use these lines to\n" +
-		"# create a Jail dependency tree. See rcorder(8) for more details.\n#\n" +
-		"# PROVIDE: standard_ezjail\n# REQUIRE: \n# BEFORE: \n#\n\n")
+	sb.WriteString(header + "\n")
 	for _, k := range ezjailVars {
 		fmt.Fprintf(&sb, "export jail_%s_%s=\"%s\"\n", safe, k, vars[k])
 	}

@@ -192,3 +192,18 @@ func TestEzjailArchiveRestore(t *testing.T) {
 	}
 	l.must("ezjail-admin", "config", "-r", "test", "web")
 }
+
+func TestEzjailConfigRewriteKeepsHeaders(t *testing.T) {
+	l := setupJail(t)
+	path := "/usr/local/etc/ezjail/web"
+	cfg := strings.Replace(l.read(path), "# REQUIRE: \n", "# REQUIRE: db_db\n", 1) + "export jail_web_exec_prestart0=\"x\"\n"
+	l.write(path, cfg)
+	l.must("ezjail-admin", "config", "-c", "1", "web")
+	got := l.read(path)
+	if !strings.Contains(got, "# REQUIRE: db_db\n") || !strings.Contains(got, `export jail_web_cpuset="1"`) {
+		t.Errorf("rewrite lost headers or the change:\n%s", got)
+	}
+	if strings.Contains(got, "exec_prestart0") {
+		t.Error("rewrite kept an unknown variable; ezjail drops it")
+	}
+}
