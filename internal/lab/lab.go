@@ -425,10 +425,13 @@ func ifaces(c *inventory.Cluster, name string) []string {
 func (l *Lab) spawnProxies(argv []string, listeners []net.Listener) error {
 	st := l.st
 	st.Control = filepath.Join(st.Home, controlSocket)
-	ctl, err := net.Listen("unix", st.Control)
+	ctl, err := net.ListenUnix("unix", &net.UnixAddr{Name: st.Control, Net: "unix"})
 	if err != nil {
 		return fmt.Errorf("lab up: control socket: %w", err)
 	}
+	// The proxy process serves the socket from now on: closing this
+	// process's copy must not unlink it.
+	ctl.SetUnlinkOnClose(false)
 	defer ctl.Close()
 	var files []*os.File
 	defer func() {

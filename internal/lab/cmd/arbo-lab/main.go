@@ -134,6 +134,13 @@ func newFault() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fault KIND [ARGS] --dir DIR MACHINE",
 		Short: "Inject a fault into a running lab's machine",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return fmt.Errorf("unknown fault %q (see arbo-lab fault --help)", args[0])
+		},
 	}
 	cmd.PersistentFlags().StringVar(&dir, "dir", "", "the lab's directory, as given to up (required)")
 	faults := []fault{
