@@ -196,17 +196,18 @@ func actionsKey(as []Action) string {
 
 // applier applies one machine's plan.
 type applier struct {
-	ctx  context.Context
-	c    *inventory.Cluster
-	env  ApplyEnv
-	name string
-	t    Target
-	d    *state.Machine
-	mp   MachinePlan
-	opts Options
-	done []string
-	man  *Manifest
-	snap *Snapshot
+	ctx   context.Context
+	c     *inventory.Cluster
+	env   ApplyEnv
+	name  string
+	t     Target
+	d     *state.Machine
+	mp    MachinePlan
+	opts  Options
+	done  []string
+	man   *Manifest
+	owned map[string]ManifestFile // files arbo owns now, as far as this run got
+	snap  *Snapshot
 }
 
 func (a *applier) step(s string) {
@@ -276,14 +277,29 @@ func (a *applier) apply() error {
 		a.man.Activated = snap.Manifest.Activated
 		a.man.Jails = snap.Manifest.Jails
 	}
-	if a.d.Kind == state.KindGateway {
-		if err := a.gateway(); err != nil {
-			return err
+	a.owned = map[string]ManifestFile{}
+	if snap.Manifest != nil {
+		for _, f := range snap.Manifest.Files {
+			a.owned[f.Path] = f
 		}
-	} else if err := a.host(); err != nil {
-		return err
 	}
-	return a.writeManifest()
+	for _, f := range a.d.Files {
+		if cur := snap.Files[f.Path]; cur.Exists && cur.Digest == digestOf(f.Content) {
+			a.owned[f.Path] = ManifestFile{Path: f.Path, SHA256: cur.Digest, Jail: f.Jail}
+		}
+	}
+	if a.d.Kind == state.KindGateway {
+		err = a.gateway()
+	} else {
+		err = a.host()
+	}
+	// The manifest is written even after a failure: what this run created
+	// is arbo's, and the next run must know it (a jail created here would
+	// otherwise look like a stranger's).
+	if merr := a.writeManifest(err == nil); merr != nil {
+		return errors.Join(err, fmt.Errorf("recording what arbo owns: %w", merr))
+	}
+	return err
 }
 
 // fileActions returns the create/update actions of files, split into host
@@ -321,19 +337,8 @@ func (a *applier) host() error {
 	}
 	// 2. Host files outside jail roots; pf's file is staged, not live.
 	hostFiles, jailFiles := a.fileActions()
-	created := map[string]bool{}
-	for _, act := range a.has(OpCreate, KindJail) {
-		created[act.Jail] = true
-	}
-	// ezjail configs of new jails are written by ezjail-admin create; arbo's
-	// version replaces them right after, before the first start.
-	var ezjailCfgs []state.File
 	for _, act := range hostFiles {
 		f := a.d.File(act.Target)
-		if j := jailOfConfig(f.Path, a.d.Jails); j != "" && created[j] {
-			ezjailCfgs = append(ezjailCfgs, *f)
-			continue
-		}
 		target := f.Path
 		if f.Path == PFPath {
 			target = PFStaged
@@ -370,16 +375,18 @@ func (a *applier) host() error {
 		if _, err := a.cmd(jail.CreateArgs(j)...); err != nil {
 			return err
 		}
-		for _, f := range ezjailCfgs {
-			if jailOfConfig(f.Path, a.d.Jails) == j.Name {
-				if err := a.write(f, f.Path, false); err != nil {
-					return err
-				}
+		a.addJail(j)
+		// Replace the config ezjail-admin create wrote with arbo's, before
+		// the first start (Diff folds this write into the create).
+		if f := a.d.File(path.Join(EzjailCfgDir, j.SafeName)); f != nil {
+			if err := a.write(*f, f.Path, false); err != nil {
+				return err
 			}
 		}
 		a.step(describe(act))
 	}
 	for _, act := range a.has(OpAdopt, KindJail) {
+		a.addJail(a.jailSpec(act.Jail))
 		a.step(describe(act))
 	}
 	// 5. Files inside jail roots, never through a symlink.
@@ -500,6 +507,7 @@ func (a *applier) host() error {
 		if err := a.t.Remove(act.Target); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
+		delete(a.owned, act.Target)
 		a.step(describe(act))
 	}
 	return nil
@@ -586,6 +594,7 @@ func (a *applier) pfCommitConfirmed() error {
 		return err
 	}
 	a.man.Activated.PF = digestOf(pf.Content)
+	a.owned[PFPath] = ManifestFile{Path: PFPath, SHA256: a.man.Activated.PF}
 	return nil
 }
 
@@ -679,6 +688,7 @@ func (a *applier) gateway() error {
 		return fmt.Errorf("after loading the new gateway configuration a new SSH connection failed: %w", err)
 	}
 	a.man.Activated.Config = digestOf(f.Content)
+	a.owned[ConfigXML] = ManifestFile{Path: ConfigXML, SHA256: a.man.Activated.Config}
 	a.step(describe(a.has(OpReload, KindPfSense)[0]))
 	return nil
 }
@@ -694,10 +704,16 @@ func (a *applier) write(f state.File, target string, takeOver bool) error {
 		root = path.Join(JailDir, f.Jail)
 	}
 	uid, ok := a.snap.Users[root][f.Owner]
+	if !ok && f.Owner == "root" {
+		uid, ok = 0, true // uid 0 is root on every FreeBSD, whatever passwd says
+	}
 	if !ok {
 		return fmt.Errorf("%s: user %q does not exist on the machine (in %s)", f.Path, f.Owner, orHost(root))
 	}
 	gid, ok := a.snap.Groups[root][f.Group]
+	if !ok && f.Group == "wheel" {
+		gid, ok = 0, true // gid 0 is wheel on every FreeBSD
+	}
 	if !ok {
 		return fmt.Errorf("%s: group %q does not exist on the machine (in %s)", f.Path, f.Group, orHost(root))
 	}
@@ -715,7 +731,13 @@ func (a *applier) write(f state.File, target string, takeOver bool) error {
 			}
 		}
 	}
-	return a.t.WriteFileAtomicKeepPrev(target, f.Content, f.Mode, uid, gid)
+	if err := a.t.WriteFileAtomicKeepPrev(target, f.Content, f.Mode, uid, gid); err != nil {
+		return err
+	}
+	if target == f.Path {
+		a.owned[f.Path] = ManifestFile{Path: f.Path, SHA256: digestOf(f.Content), Jail: f.Jail}
+	}
+	return nil
 }
 
 func orHost(root string) string {
@@ -764,21 +786,34 @@ func (a *applier) forget(name string) {
 	a.man.Jails = slices.DeleteFunc(a.man.Jails, func(j ManifestJail) bool { return j.Name == name })
 }
 
-// writeManifest records what arbo owns now.
-func (a *applier) writeManifest() error {
-	for _, f := range a.d.Files {
-		a.man.Files = append(a.man.Files, ManifestFile{Path: f.Path, SHA256: digestOf(f.Content), Jail: f.Jail})
+func (a *applier) addJail(j state.Jail) {
+	if mj := a.man.jail(j.Name); mj != nil {
+		mj.Retired = false
+		return
 	}
-	for _, j := range a.d.Jails {
-		if mj := a.man.jail(j.Name); mj != nil {
-			mj.Retired = false
-			continue
+	a.man.Jails = append(a.man.Jails, ManifestJail{Name: j.Name, Tier: j.Tier, Data: j.Data})
+}
+
+// writeManifest records what arbo owns now: after a complete run, exactly
+// the desired state; after a failed one, what was owned before plus what
+// this run wrote or created.
+func (a *applier) writeManifest(complete bool) error {
+	if complete {
+		a.owned = map[string]ManifestFile{}
+		for _, f := range a.d.Files {
+			a.owned[f.Path] = ManifestFile{Path: f.Path, SHA256: digestOf(f.Content), Jail: f.Jail}
 		}
-		a.man.Jails = append(a.man.Jails, ManifestJail{Name: j.Name, Tier: j.Tier, Data: j.Data})
+		for _, j := range a.d.Jails {
+			a.addJail(j)
+		}
+		a.man.Activated.Routes = nil
+		for _, r := range a.d.Routes {
+			a.man.Activated.Routes = append(a.man.Activated.Routes, r.Dest+" "+r.Via)
+		}
 	}
-	a.man.Activated.Routes = nil
-	for _, r := range a.d.Routes {
-		a.man.Activated.Routes = append(a.man.Activated.Routes, r.Dest+" "+r.Via)
+	a.man.Files = a.man.Files[:0]
+	for _, p := range sortedKeys(a.owned) {
+		a.man.Files = append(a.man.Files, a.owned[p])
 	}
 	if err := a.t.MkdirAll(StateDir, 0o700); err != nil {
 		return err

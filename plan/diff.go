@@ -44,7 +44,9 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 			mp.Actions = append(mp.Actions, Action{Op: OpCreate, Kind: KindJail, Target: j.Name, Jail: j.Name,
 				Reason: fmt.Sprintf("ezjail-admin create %s %s", j.Name, j.IP)})
 		case !owned:
-			if ip, host := ezjailIdentity(cfg.Content, j.SafeName); ip == j.IP && host == j.Hostname {
+			// ezjail-admin create names the host after the jail; arbo uses
+			// the FQDN. Either is the same jail.
+			if ip, host := ezjailIdentity(cfg.Content, j.SafeName); ip == j.IP && (host == j.Hostname || host == j.Name) {
 				mp.Actions = append(mp.Actions, Action{Op: OpAdopt, Kind: KindJail, Target: j.Name, Jail: j.Name,
 					Reason: "an existing jail whose ezjail config matches the topology"})
 			} else {

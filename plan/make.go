@@ -78,11 +78,13 @@ func Make(ctx context.Context, c *inventory.Cluster, o Options, env Env) (*Plan,
 	// read first; the hosts are dialled meanwhile.
 	var base []byte
 	if !o.Offline {
-		g, gctx := errgroup.WithContext(ctx)
+		// Dial with the run's context, not the group's: a connection lives
+		// as long as its context, and apply reuses these.
+		var g errgroup.Group
 		g.SetLimit(max(parallel, 1))
 		for _, n := range names {
 			g.Go(func() error {
-				t, err := dial(gctx, n)
+				t, err := dial(ctx, n)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

@@ -84,6 +84,12 @@ func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
 		}
 		fmt.Fprintln(w)
 	}
+	if p.HasErrors() {
+		fmt.Fprintln(w, st.Red("Planning failed on some machines (see above)."))
+		if !p.HasChanges() {
+			return nil
+		}
+	}
 	if !p.HasChanges() {
 		fmt.Fprintln(w, st.Green("No changes.")+" The machines match the topology.")
 		return nil
