@@ -87,6 +87,7 @@ func remoteRun(cl *ssh.Client, cmd string) (string, error) {
 // a person do with them, then through every fault. The subtests share one
 // lab and run in order: faults change the machines.
 func TestLab(t *testing.T) {
+	t.Parallel()
 	c := loadExample(t)
 	l := Start(t, c)
 	gate, server1, server2 := l.Machine("gate"), l.Machine("server1"), l.Machine("server2")
@@ -454,5 +455,43 @@ func TestUpRefusesUnsafeBase(t *testing.T) {
 	_, err := Up(context.Background(), loadExample(t), Options{Dir: t.TempDir(), Base: base, EmuBinary: "/nonexistent"})
 	if err == nil || !strings.Contains(err.Error(), "OpenSSH refuses") {
 		t.Errorf("Up under /tmp = %v, want a refusal naming the chroot rule", err)
+	}
+}
+
+// TestOptions checks what a test can ask of a lab: a basejail, another
+// config.xml, extra files.
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	conf := []byte("<?xml version=\"1.0\"?>\n<pfsense><version>23.3</version></pfsense>\n")
+	l := Start(t, loadExample(t), WithBasejail(), WithGatewayConfig(conf),
+		WithFile("server1", "/usr/local/etc/arbo-test", []byte("x\n"), 0o600),
+		WithFile("", "/etc/motd", []byte("lab\n"), 0))
+	got, err := os.ReadFile(filepath.Join(l.Machine("gate").Root, "cf/conf/config.xml"))
+	if err != nil || !bytes.Equal(got, conf) {
+		t.Errorf("gateway config.xml = %q, %v", got, err)
+	}
+	for _, m := range l.Machines() {
+		_, err := os.Stat(filepath.Join(m.Root, "usr/jails/basejail"))
+		if hasIt := err == nil; hasIt != (m.Name != "gate") {
+			t.Errorf("%s: basejail present = %v", m.Name, hasIt)
+		}
+		if b, err := os.ReadFile(filepath.Join(m.Root, "etc/motd")); err != nil || string(b) != "lab\n" {
+			t.Errorf("%s: /etc/motd = %q, %v", m.Name, b, err)
+		}
+		calls, err := m.Calls()
+		if err != nil || len(calls) != 0 {
+			t.Errorf("%s: calls log starts with %v, %v; want empty", m.Name, calls, err)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(l.Machine("server1").Root, "usr/local/etc/arbo-test"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("extra file: %v, %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(l.Machine("server2").Root, "usr/local/etc/arbo-test")); err == nil {
+		t.Errorf("a file for server1 landed on server2")
+	}
+	out, errOut, err := runSSH(t, l, "192.168.1.12", "ezjail-admin create app2 10.20.1.12 && test -d /usr/jails/app2 && echo made")
+	if err != nil || out != "made\n" {
+		t.Errorf("ezjail-admin create on a pre-installed basejail: %q, %v\n%s", out, err, errOut)
 	}
 }
