@@ -215,8 +215,10 @@ func xml1Unescape(s string) string {
 			b.WriteByte(s[i])
 			continue
 		}
-		semi := strings.IndexByte(s[i:], ';')
-		if semi < 2 || semi > 10 {
+		// Entities are short: look a few bytes ahead only, so that a value
+		// full of "&" costs linear time.
+		semi := strings.IndexByte(s[i:min(len(s), i+12)], ';')
+		if semi < 2 {
 			b.WriteByte('&')
 			continue
 		}
