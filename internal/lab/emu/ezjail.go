@@ -233,6 +233,26 @@ func optMap(opts [][2]string) map[string]string {
 	return m
 }
 
+// newjailAccounts are the first lines of FreeBSD's /etc/passwd and
+// /etc/group (src/etc/master.passwd, src/etc/group), as a fresh jail has them.
+var newjailAccounts = map[string]string{
+	"passwd": "root:*:0:0:Charlie &:/root:/bin/sh\n" +
+		"toor:*:0:0:Bourne-again Superuser:/root:\n" +
+		"daemon:*:1:1:Owner of many system processes:/root:/usr/sbin/nologin\n" +
+		"operator:*:2:5:System &:/:/usr/sbin/nologin\n" +
+		"bin:*:3:7:Binaries Commands and Source:/:/usr/sbin/nologin\n" +
+		"nobody:*:65534:65534:Unprivileged user:/nonexistent:/usr/sbin/nologin\n",
+	"group": "wheel:*:0:root\n" +
+		"daemon:*:1:\n" +
+		"kmem:*:2:\n" +
+		"sys:*:3:\n" +
+		"tty:*:4:\n" +
+		"operator:*:5:root\n" +
+		"bin:*:7:\n" +
+		"nogroup:*:65533:\n" +
+		"nobody:*:65534:\n",
+}
+
 // ezInstall fakes the basejail/newjail split of `install` (freebsd.md §1.1)
 // with a few empty directories; no world is downloaded.
 func (e *env) ezInstall(args []string) int {
@@ -254,6 +274,14 @@ func (e *env) ezInstall(args []string) int {
 		}
 	}
 	os.Chmod(e.p(c["ezjail_jailtemplate"]+"/tmp"), 0o1777)
+	// A real newjail has the base system's accounts: root and wheel at
+	// least, which arbo resolves file owners against.
+	for name, content := range newjailAccounts {
+		if err := writeFile(e.p(c["ezjail_jailtemplate"]+"/etc/"+name), []byte(content), 0o644); err != nil {
+			fmt.Fprintf(e.stderr, "ezjail-admin: install: %v\n", err)
+			return 1
+		}
+	}
 	if err := os.MkdirAll(e.p(c["ezjail_flavours_dir"]+"/example"), 0o755); err != nil {
 		fmt.Fprintf(e.stderr, "ezjail-admin: install: %v\n", err)
 		return 1

@@ -39,6 +39,13 @@ func TestEzjailCreate(t *testing.T) {
 	if !isDir(l.path("/usr/jails/web.example.com/var/run")) {
 		t.Error("newjail skeleton not copied")
 	}
+	// A jail has the base system's accounts: arbo resolves owners there.
+	if got := l.read("/usr/jails/web.example.com/etc/passwd"); !strings.HasPrefix(got, "root:*:0:0:") {
+		t.Errorf("jail /etc/passwd = %q, want root with uid 0 first", got)
+	}
+	if got := l.read("/usr/jails/web.example.com/etc/group"); !strings.HasPrefix(got, "wheel:*:0:") {
+		t.Errorf("jail /etc/group = %q, want wheel with gid 0 first", got)
+	}
 	golden(t, "ezjail-config.golden", l.read("/usr/local/etc/ezjail/web_example_com"))
 	if got := l.read("/etc/fstab.web_example_com"); got != "/usr/jails/basejail /usr/jails/web.example.com/basejail nullfs ro 0 0\n" {
 		t.Errorf("fstab = %q", got)
