@@ -57,6 +57,7 @@ pfSense gateway and the Erlang cluster inside the jails.
 		newShowCommand(g),
 		newRenderCommand(g),
 		newVersionCommand(g),
+		newGraphCommand(g),
 	)
 	return cmd
 }
