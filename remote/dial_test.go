@@ -24,7 +24,7 @@ type fixture struct {
 	tgt Target
 }
 
-func newFixture(t *testing.T, keyTypes ...string) *fixture {
+func newFixture(t testing.TB, keyTypes ...string) *fixture {
 	t.Helper()
 	srv := newTestServer(t, keyTypes...)
 	dir := t.TempDir()

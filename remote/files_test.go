@@ -221,3 +221,22 @@ func TestOneSFTPSessionForConcurrentUse(t *testing.T) {
 		t.Errorf("%d sessions open at once, want the one SFTP session", n)
 	}
 }
+
+// BenchmarkWriteFileAtomic measures one small config-file write over the
+// in-process server (create, chmod, write, rename: five SFTP round trips).
+func BenchmarkWriteFileAtomic(b *testing.B) {
+	f := newFixture(b)
+	c, err := Dial(context.Background(), f.tgt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	p := filepath.Join(b.TempDir(), "rc.conf.local")
+	content := bytes.Repeat([]byte("ifconfig_lo1_alias0=\"inet 10.20.1.11/32\"\n"), 50)
+	b.ResetTimer()
+	for range b.N {
+		if err := c.WriteFileAtomic(p, content, 0o644, -1, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

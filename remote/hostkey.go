@@ -23,6 +23,7 @@ type HostKeyError struct {
 	File        string // the known_hosts file arbo reads first
 	Host        string // for the ssh-keyscan hint
 	Port        int
+	Alias       bool // Name is a HostKeyAlias, not Host
 }
 
 func (e *HostKeyError) Error() string {
@@ -39,10 +40,14 @@ func (e *HostKeyError) Error() string {
 	} else if strings.HasPrefix(kt, "ecdsa-") {
 		kt = "ecdsa"
 	}
+	rename := ""
+	if e.Alias {
+		rename = fmt.Sprintf(" (then change the name at the start of that line to %s, the HostKeyAlias)", e.Name)
+	}
 	return fmt.Sprintf("machine %s: host key unknown: %s offered %s key %s, which is not in %s. "+
 		"Verify that fingerprint out of band (on the console: ssh-keygen -lf /etc/ssh/ssh_host_%s_key.pub), then record it: "+
-		"ssh-keyscan -p %d -t %s %s >> %s; or run once with --trust-new-hosts to record keys not yet known",
-		e.Machine, e.Name, e.KeyType, e.Fingerprint, e.File, kt, e.Port, kt, e.Host, e.File)
+		"ssh-keyscan -p %d -t %s %s >> %s%s; or run once with --trust-new-hosts to record keys not yet known",
+		e.Machine, e.Name, e.KeyType, e.Fingerprint, e.File, kt, e.Port, kt, e.Host, e.File, rename)
 }
 
 // hostKeyChecker checks one target's host key and, with TrustNewHosts,
@@ -93,7 +98,7 @@ func (h *hostKeyChecker) callback(_ string, remote net.Addr, key ssh.PublicKey) 
 	file := h.t.KnownHostsFiles[0]
 	hke := &HostKeyError{
 		Machine: h.t.Machine, Name: knownhosts.Normalize(name), KeyType: key.Type(),
-		Fingerprint: ssh.FingerprintSHA256(key), File: file, Host: h.t.Host, Port: h.t.Port,
+		Fingerprint: ssh.FingerprintSHA256(key), File: file, Host: h.t.Host, Port: h.t.Port, Alias: h.t.HostKeyAlias != "",
 	}
 	switch {
 	case knownhosts.IsHostKeyChanged(err):

@@ -25,7 +25,7 @@ import (
 // the sftp subsystem on the real file system, exec through /bin/sh -c in a
 // temporary directory, and direct-tcpip forwarding (for jump hosts).
 type testServer struct {
-	t        *testing.T
+	t        testing.TB
 	ln       net.Listener
 	Host     string
 	Port     int
@@ -53,7 +53,7 @@ var (
 )
 
 // testRSAKey is generated once: RSA generation is slow.
-func testRSAKey(t *testing.T) *rsa.PrivateKey {
+func testRSAKey(t testing.TB) *rsa.PrivateKey {
 	rsaOnce.Do(func() {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -64,7 +64,7 @@ func testRSAKey(t *testing.T) *rsa.PrivateKey {
 	return rsaKey
 }
 
-func newEd25519(t *testing.T) (ed25519.PrivateKey, ssh.Signer) {
+func newEd25519(t testing.TB) (ed25519.PrivateKey, ssh.Signer) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -78,7 +78,7 @@ func newEd25519(t *testing.T) (ed25519.PrivateKey, ssh.Signer) {
 }
 
 // newTestServer starts a server with the given host keys ("ed25519", "rsa").
-func newTestServer(t *testing.T, keyTypes ...string) *testServer {
+func newTestServer(t testing.TB, keyTypes ...string) *testServer {
 	t.Helper()
 	if len(keyTypes) == 0 {
 		keyTypes = []string{"ed25519"}
@@ -327,7 +327,7 @@ type client struct {
 	File   string
 }
 
-func newClientKey(t *testing.T, dir, name, passphrase string) client {
+func newClientKey(t testing.TB, dir, name, passphrase string) client {
 	t.Helper()
 	var priv ed25519.PrivateKey
 	var sg ssh.Signer
@@ -371,7 +371,7 @@ func newClientKey(t *testing.T, dir, name, passphrase string) client {
 }
 
 // knownHosts writes a known_hosts file with one line per key for name.
-func knownHosts(t *testing.T, dir, name string, keys ...ssh.PublicKey) string {
+func knownHosts(t testing.TB, dir, name string, keys ...ssh.PublicKey) string {
 	t.Helper()
 	f := filepath.Join(dir, "known_hosts")
 	var b []byte
