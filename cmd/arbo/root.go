@@ -58,6 +58,8 @@ pfSense gateway and the Erlang cluster inside the jails.
 		newRenderCommand(g),
 		newVersionCommand(g),
 		newGraphCommand(g),
+		newCompletionCommand(g),
+		newManCommand(g),
 	)
 	return cmd
 }
