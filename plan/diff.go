@@ -32,6 +32,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 
 	// Jails first: which exist, which arbo creates, adopts or refuses.
 	created := map[string]bool{}
+	foreign := map[string]bool{} // jails arbo must leave alone
 	var needBase bool
 	for _, j := range d.Jails {
 		cfgPath := path.Join(EzjailCfgDir, j.SafeName)
@@ -50,6 +51,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 				mp.Actions = append(mp.Actions, Action{Op: OpAdopt, Kind: KindJail, Target: j.Name, Jail: j.Name,
 					Reason: "an existing jail whose ezjail config matches the topology"})
 			} else {
+				foreign[j.Name] = true
 				conflicts = append(conflicts, fmt.Sprintf("jail %s exists but arbo does not own it and its ezjail config does not match the topology (ip %q, hostname %q; topology: %q, %q): rename or remove it, or fix the topology", j.Name, ip, host, j.IP, j.Hostname))
 			}
 		}
@@ -81,6 +83,9 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 		mp.Files = append(mp.Files, pf)
 		cur := s.Files[f.Path]
 		jailCfgOf := jailOfConfig(f.Path, d.Jails)
+		if foreign[jailCfgOf] || foreign[f.Jail] {
+			continue // not arbo's: the conflict says so, and nothing touches it
+		}
 		if jailCfgOf != "" && created[jailCfgOf] {
 			continue // ezjail-admin create writes it; apply then writes arbo's version before the first start
 		}
@@ -142,7 +147,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 
 	// Activation.
 	if d.Kind == state.KindHost {
-		mp.Actions = append(mp.Actions, hostActivation(d, s, o, reloads, created, changedJailCfg)...)
+		mp.Actions = append(mp.Actions, hostActivation(d, s, o, reloads, created, changedJailCfg, foreign)...)
 		mp.Actions = append(mp.Actions, removals(d, s, o, desiredJails)...)
 	}
 	if d.Kind == state.KindGateway && (reloads[state.Reload{Kind: state.ReloadPfSense}] || pendingConfig(d, s)) {
@@ -161,7 +166,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 	return mp
 }
 
-func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.Reload]bool, created, changedCfg map[string]bool) []Action {
+func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.Reload]bool, created, changedCfg, foreign map[string]bool) []Action {
 	var out []Action
 	if needsLo1(d) && !s.Interfaces["lo1"] {
 		out = append(out, Action{Op: OpCloneup, Kind: KindNet, Target: "lo1", Reason: "service netif cloneup: jails on host-local networks need lo1"})
@@ -186,6 +191,7 @@ func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.
 	}
 	for _, j := range d.Jails {
 		switch {
+		case foreign[j.Name]:
 		case created[j.Name] || !s.Running[j.SafeName] && !s.Running[j.Name]:
 			out = append(out, Action{Op: OpStart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "ezjail-admin start " + j.Name})
 		case changedCfg[j.Name] || reloads[state.Reload{Kind: state.ReloadJail, Target: j.Name}]:

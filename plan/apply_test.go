@@ -1,0 +1,186 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/remote"
+	"github.com/arbo-project/arbo/state"
+)
+
+// fakeHost answers the commands apply runs on a FreeBSD host, keeping the
+// little state the order of steps depends on.
+func fakeHost(m *memTarget) {
+	m.files["/etc/passwd"] = memFile{content: []byte("root:*:0:0::0:0:Charlie &:/root:/bin/sh\n"), mode: 0o644}
+	m.files["/etc/group"] = memFile{content: []byte("wheel:*:0:root\n"), mode: 0o644}
+	m.files[EzjailAdmin] = memFile{mode: 0o755}
+	m.dirs[BasejailDir] = true
+	running := map[string]bool{}
+	ifaces := "lo0 em0"
+	routes := ""
+	m.run = func(argv []string) remote.Result {
+		switch {
+		case argv[0] == "/bin/sh":
+			var names []string
+			for n := range running {
+				names = append(names, n)
+			}
+			return remote.Result{Stdout: []byte(strings.Join(names, "\n") + "\n--arbo--\n" + ifaces + "\n--arbo--\n" + routes)}
+		case strings.Join(argv, " ") == "service netif cloneup":
+			ifaces += " lo1"
+		case argv[0] == "route" && argv[1] == "add":
+			routes += argv[3] + " " + argv[4] + " UGHS\n"
+		case argv[0] == "mkdir":
+			if m.dirs[argv[1]] {
+				return remote.Result{Exit: 1}
+			}
+			m.dirs[argv[1]] = true
+		case argv[0] == "pfctl" && len(argv) > 2 && argv[1] == "-s":
+			return remote.Result{Stdout: []byte("Status: Enabled for 1 days\n")}
+		case strings.HasSuffix(argv[0], "ezjail-admin") && argv[1] == "create":
+			// ezjail-admin create writes its own config and the jail root.
+			name := argv[len(argv)-2]
+			m.files[EzjailCfgDir+"/"+name] = memFile{content: []byte("ezjail's own\n"), mode: 0o644}
+			m.dirs[JailDir+"/"+name] = true
+		case strings.HasSuffix(argv[0], "ezjail-admin") && argv[1] == "onestart":
+			running[argv[2]] = true
+		}
+		return remote.Result{}
+	}
+}
+
+func applyEnv(probe error) ApplyEnv {
+	return ApplyEnv{
+		Env:            Env{Parallel: 2},
+		Now:            func() time.Time { return time.Unix(1_800_000_000, 0) },
+		Owner:          "test",
+		ConfirmTimeout: time.Second,
+		StaleLock:      time.Hour,
+		Redial: func(ctx context.Context, machine string) (Target, error) {
+			if probe != nil {
+				return nil, probe
+			}
+			return newMem(), nil
+		},
+	}
+}
+
+func planAndApply(t *testing.T, m *memTarget, env ApplyEnv) (*Result, error) {
+	t.Helper()
+	ctx := context.Background()
+	d := desired()
+	snap, err := Read(ctx, m, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Plan{FormatVersion: 1, Kind: PlanKind, Machines: []MachinePlan{Diff(d, snap, Options{})}}
+	if p.Machines[0].Error != "" {
+		t.Fatal(p.Machines[0].Error)
+	}
+	sess := &Session{Targets: map[string]Target{"h1": m}, Desired: map[string]*state.Machine{"h1": d}}
+	c := (&inventory.Cluster{Name: "x"}).Finish()
+	return Apply(ctx, c, p, sess, env)
+}
+
+func TestApplyInMemory(t *testing.T) {
+	m := newMem()
+	fakeHost(m)
+	res, err := planAndApply(t, m, applyEnv(nil))
+	if err != nil || res.Failed() {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	// arbo's jail config replaced ezjail's before the first start.
+	if got := string(m.files[EzjailCfgDir+"/app1"].content); !strings.Contains(got, "app1.x.internal") {
+		t.Errorf("ezjail config not replaced: %q", got)
+	}
+	// pf: promoted after the probe, staged file gone, previous kept.
+	if string(m.files[PFPath].content) != "block all\n" {
+		t.Errorf("pf.conf not promoted: %q", m.files[PFPath].content)
+	}
+	if _, ok := m.files[PFStaged]; ok {
+		t.Error("the staged pf file is still there")
+	}
+	if !m.ran("pfctl", "-nf", PFStaged) || !m.ran("pfctl", "-f", PFStaged) || !m.ran("daemon", "-f") {
+		t.Error("pf was not validated, guarded and loaded from the staged file")
+	}
+	if m.ran("service", "pf", "restart") {
+		t.Error("service pf restart ran over SSH")
+	}
+	// Secrets: written with their mode, and the lock is released.
+	if f := m.files["/usr/jails/app1/root/.erlang.cookie"]; string(f.content) != cookie || f.mode != 0o400 {
+		t.Errorf("cookie: %+v", f)
+	}
+	if m.dirs[LockPath] {
+		t.Error("the lock was not released")
+	}
+	// The manifest makes the next plan empty.
+	snap, err := Read(context.Background(), m, desired())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mp := Diff(desired(), snap, Options{}); len(mp.Actions) != 0 {
+		t.Fatalf("second plan not empty: %v", ops(mp))
+	}
+}
+
+func TestApplyRollsBackALockout(t *testing.T) {
+	m := newMem()
+	fakeHost(m)
+	res, err := planAndApply(t, m, applyEnv(errors.New("connection refused")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Failed() || !strings.Contains(res.Machines[0].Error, "lock SSH out") && !strings.Contains(res.Machines[0].Error, "still fails") {
+		t.Fatalf("a lockout was not reported: %+v", res.Machines)
+	}
+	// Never promoted: /etc/pf.conf still holds what was there (nothing).
+	if _, ok := m.files[PFPath]; ok {
+		t.Error("pf.conf was promoted although the probe failed")
+	}
+	// What was done is still recorded: the jail arbo created is arbo's.
+	man, err := parseManifest(m.files[ManifestPath].content)
+	if err != nil || man.jail("app1") == nil || man.Activated.PF != "" {
+		t.Fatalf("manifest after a failed run: %v %+v", err, man)
+	}
+}
+
+func TestApplyRefusesAStalePlan(t *testing.T) {
+	m := newMem()
+	fakeHost(m)
+	ctx := context.Background()
+	d := desired()
+	snap, _ := Read(ctx, m, d)
+	p := &Plan{FormatVersion: 1, Kind: PlanKind, Machines: []MachinePlan{Diff(d, snap, Options{})}}
+	m.files["/etc/rc.conf.local"] = memFile{content: []byte("edited meanwhile\n"), mode: 0o644}
+	sess := &Session{Targets: map[string]Target{"h1": m}, Desired: map[string]*state.Machine{"h1": d}}
+	res, err := Apply(ctx, (&inventory.Cluster{Name: "x"}).Finish(), p, sess, applyEnv(nil))
+	var se *StaleError
+	if !errors.As(err, &se) || !res.Stale {
+		t.Fatalf("want a stale plan error, got %v", err)
+	}
+	if string(m.files["/etc/rc.conf.local"].content) != "edited meanwhile\n" || m.ran("pfctl", "-f", PFStaged) {
+		t.Fatal("a stale plan changed the machine")
+	}
+	if m.dirs[LockPath] {
+		t.Error("the lock was not released after the refusal")
+	}
+}
+
+func TestApplyHeldLock(t *testing.T) {
+	m := newMem()
+	fakeHost(m)
+	m.dirs[LockPath] = true
+	m.files[LockPath+"/owner"] = memFile{content: []byte("other@ci pid 9\n1799999990\n")}
+	_, err := planAndApply(t, m, applyEnv(nil))
+	var lh *LockHeldError
+	if !errors.As(err, &lh) || !strings.Contains(err.Error(), "other@ci") {
+		t.Fatalf("want a held lock, got %v", err)
+	}
+	if m.ran("pfctl", "-f", PFStaged) {
+		t.Fatal("changed a machine without its lock")
+	}
+}

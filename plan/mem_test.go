@@ -1,0 +1,154 @@
+package plan
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/arbo-project/arbo/remote"
+)
+
+// memTarget is an in-memory machine for unit tests: files with modes and
+// owners, and a command handler. The lab (real sshd) is for e2e/.
+type memTarget struct {
+	mu    sync.Mutex
+	files map[string]memFile
+	dirs  map[string]bool
+	run   func(argv []string) remote.Result
+	calls [][]string
+}
+
+type memFile struct {
+	content  []byte
+	mode     fs.FileMode
+	uid, gid int
+	link     bool
+}
+
+func newMem() *memTarget {
+	return &memTarget{files: map[string]memFile{}, dirs: map[string]bool{"/": true}}
+}
+
+type memInfo struct {
+	name string
+	f    memFile
+	dir  bool
+}
+
+func (i memInfo) Name() string { return i.name }
+func (i memInfo) Size() int64  { return int64(len(i.f.content)) }
+func (i memInfo) Mode() fs.FileMode {
+	switch {
+	case i.dir:
+		return fs.ModeDir | 0o755
+	case i.f.link:
+		return fs.ModeSymlink | 0o777
+	}
+	return i.f.mode
+}
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return i.dir }
+func (i memInfo) Sys() any           { return nil }
+
+func (m *memTarget) ReadFiles(_ context.Context, paths []string) (map[string][]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]byte{}
+	for _, p := range paths {
+		if f, ok := m.files[p]; ok && !f.link {
+			out[p] = append([]byte(nil), f.content...)
+		}
+	}
+	return out, nil
+}
+
+func (m *memTarget) stat(p string) (fs.FileInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if f, ok := m.files[p]; ok {
+		return memInfo{name: path.Base(p), f: f}, nil
+	}
+	if m.dirs[p] {
+		return memInfo{name: path.Base(p), dir: true}, nil
+	}
+	return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+}
+
+func (m *memTarget) Stat(p string) (fs.FileInfo, error)  { return m.stat(p) }
+func (m *memTarget) Lstat(p string) (fs.FileInfo, error) { return m.stat(p) }
+
+func (m *memTarget) Run(_ context.Context, argv []string, _ remote.RunOpts) (remote.Result, error) {
+	m.mu.Lock()
+	m.calls = append(m.calls, argv)
+	h := m.run
+	m.mu.Unlock()
+	if h != nil {
+		return h(argv), nil
+	}
+	return remote.Result{}, nil
+}
+
+func (m *memTarget) WriteFileAtomic(p string, content []byte, mode fs.FileMode, uid, gid int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[p] = memFile{content: append([]byte(nil), content...), mode: mode, uid: uid, gid: gid}
+	return nil
+}
+
+func (m *memTarget) WriteFileAtomicKeepPrev(p string, content []byte, mode fs.FileMode, uid, gid int) error {
+	m.mu.Lock()
+	if old, ok := m.files[p]; ok {
+		m.files[p+".arbo-prev"] = old
+	}
+	m.mu.Unlock()
+	return m.WriteFileAtomic(p, content, mode, uid, gid)
+}
+
+func (m *memTarget) MkdirAll(p string, _ fs.FileMode) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for ; p != "/" && p != "."; p = path.Dir(p) {
+		m.dirs[p] = true
+	}
+	return nil
+}
+
+func (m *memTarget) Remove(p string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.files[p]; ok {
+		delete(m.files, p)
+		return nil
+	}
+	if m.dirs[p] {
+		delete(m.dirs, p)
+		return nil
+	}
+	return &fs.PathError{Op: "remove", Path: p, Err: os.ErrNotExist}
+}
+
+func (m *memTarget) CheckNoSymlinks(root, p string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for cur := p; strings.HasPrefix(cur, root+"/"); cur = path.Dir(cur) {
+		if f, ok := m.files[cur]; ok && f.link {
+			return fs.ErrPermission
+		}
+	}
+	return nil
+}
+
+func (m *memTarget) ran(prefix ...string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.calls {
+		if len(c) >= len(prefix) && strings.Join(c[:len(prefix)], " ") == strings.Join(prefix, " ") {
+			return true
+		}
+	}
+	return false
+}

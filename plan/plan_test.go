@@ -1,0 +1,338 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arbo-project/arbo/remote"
+	"github.com/arbo-project/arbo/state"
+)
+
+const cookie = "S3CRETCOOKIEVALUE"
+
+func desired() *state.Machine {
+	return &state.Machine{
+		Name: "h1", Kind: state.KindHost,
+		Files: []state.File{
+			{Path: "/etc/pf.conf", Mode: 0o644, Owner: "root", Group: "wheel", Content: []byte("block all\n"), Reload: []state.Reload{{Kind: state.ReloadPF}}},
+			{Path: "/etc/rc.conf.local", Mode: 0o644, Owner: "root", Group: "wheel", Content: []byte("cloned_interfaces=\"lo1\"\n"), Reload: []state.Reload{{Kind: state.ReloadNetif}}},
+			{Path: "/usr/jails/app1/etc/resolv.conf", Mode: 0o644, Owner: "root", Group: "wheel", Jail: "app1", Content: []byte("search x.internal\n")},
+			{Path: "/usr/jails/app1/root/.erlang.cookie", Mode: 0o400, Owner: "root", Group: "wheel", Jail: "app1", Sensitive: true, Content: []byte(cookie)},
+			{Path: "/usr/local/etc/ezjail/app1", Mode: 0o644, Owner: "root", Group: "wheel", Content: []byte("export jail_app1_hostname=\"app1.x.internal\"\nexport jail_app1_ip=\"lo1|10.0.0.1\"\n"), Reload: []state.Reload{{Kind: state.ReloadJail, Target: "app1"}}},
+		},
+		Jails:  []state.Jail{{Name: "app1", SafeName: "app1", Hostname: "app1.x.internal", IP: "lo1|10.0.0.1", Tier: "app", Root: "/usr/jails/app1", Packages: []string{"erlang"}}},
+		Routes: []state.Route{{Dest: "10.0.1.1/32", Via: "192.168.2.2"}},
+	}
+}
+
+// converged is the snapshot of a machine that matches desired() after an apply.
+func converged(d *state.Machine) *Snapshot {
+	s := &Snapshot{Machine: d.Name, Files: map[string]FileState{}, HasEzjail: true, HasBasejail: true,
+		Running: map[string]bool{"app1": true}, Interfaces: map[string]bool{"lo0": true, "lo1": true},
+		Routes: map[string]string{"10.0.1.1": "192.168.2.2"}, Users: map[string]map[string]int{"": {"root": 0}}, Groups: map[string]map[string]int{"": {"wheel": 0}}}
+	m := &Manifest{FormatVersion: 1, Machine: d.Name, Jails: []ManifestJail{{Name: "app1", Tier: "app"}}}
+	for _, f := range d.Files {
+		s.Files[f.Path] = FileState{Exists: true, Digest: digestOf(f.Content), Content: f.Content, Mode: f.Mode}
+		m.Files = append(m.Files, ManifestFile{Path: f.Path, SHA256: digestOf(f.Content), Jail: f.Jail})
+	}
+	m.Activated.PF = digestOf(d.File("/etc/pf.conf").Content)
+	s.Manifest = m
+	return s
+}
+
+func ops(mp MachinePlan) []string {
+	var out []string
+	for _, a := range mp.Actions {
+		out = append(out, a.Op+" "+a.Kind+" "+a.Target)
+	}
+	return out
+}
+
+func has(mp MachinePlan, want string) bool {
+	for _, o := range ops(mp) {
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDiff(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    Options
+		mutate  func(d *state.Machine, s *Snapshot)
+		want    []string // actions that must be there
+		notWant []string
+		wantErr string // in MachinePlan.Error
+		empty   bool
+	}{
+		{name: "converged machine: nothing to do", empty: true},
+		{
+			name: "drift in a host file: update with the reload it triggers",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Files["/etc/pf.conf"] = FileState{Exists: true, Digest: digestOf([]byte("pass all\n")), Content: []byte("pass all\n"), Mode: 0o644}
+			},
+			want: []string{"update file /etc/pf.conf", "reload pf /etc/pf.conf"},
+		},
+		{
+			name: "mode drift alone is a change",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				f := s.Files["/etc/rc.conf.local"]
+				f.Mode = 0o666
+				s.Files["/etc/rc.conf.local"] = f
+			},
+			want: []string{"update file /etc/rc.conf.local"},
+		},
+		{
+			name:    "pf written but never confirmed live (a cut run): reload",
+			mutate:  func(d *state.Machine, s *Snapshot) { s.Manifest.Activated.PF = "" },
+			want:    []string{"reload pf /etc/pf.conf"},
+			notWant: []string{"update file /etc/pf.conf"},
+		},
+		{
+			name:   "a file arbo owned that the topology dropped is deleted",
+			mutate: func(d *state.Machine, s *Snapshot) { d.Files = d.Files[1:] },
+			want:   []string{"delete file /etc/pf.conf"},
+		},
+		{
+			name: "the jail does not exist: create, packages, start; its config is folded into the create",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Files["/usr/local/etc/ezjail/app1"] = FileState{}
+				delete(s.Running, "app1")
+				s.Manifest.Jails = nil
+			},
+			want:    []string{"create jail app1", "install packages app1", "start jail app1"},
+			notWant: []string{"create file /usr/local/etc/ezjail/app1", "update file /usr/local/etc/ezjail/app1"},
+		},
+		{
+			name: "no basejail: refused without --bootstrap, naming the fix",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Files["/usr/local/etc/ezjail/app1"] = FileState{}
+				s.HasBasejail = false
+			},
+			wantErr: "--bootstrap",
+		},
+		{
+			name: "no basejail with --bootstrap: installed first",
+			opts: Options{Bootstrap: true},
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Files["/usr/local/etc/ezjail/app1"] = FileState{}
+				s.HasBasejail = false
+			},
+			want: []string{"install basejail ezjail", "create jail app1"},
+		},
+		{
+			name:   "a stopped jail is started",
+			mutate: func(d *state.Machine, s *Snapshot) { delete(s.Running, "app1") },
+			want:   []string{"start jail app1"},
+		},
+		{
+			name: "a changed jail config restarts the jail",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Files["/usr/local/etc/ezjail/app1"] = FileState{Exists: true, Digest: "x", Content: []byte("old"), Mode: 0o644}
+			},
+			want: []string{"update file /usr/local/etc/ezjail/app1", "restart jail app1"},
+		},
+		{
+			name:   "an unowned jail whose config matches (ezjail's bare hostname) is adopted",
+			mutate: func(d *state.Machine, s *Snapshot) { s.Manifest.Jails = nil; setCfg(s, "app1", "lo1|10.0.0.1") },
+			want:   []string{"adopt jail app1"},
+		},
+		{
+			name:    "an unowned jail that does not match is a conflict, and nothing is done to it",
+			mutate:  func(d *state.Machine, s *Snapshot) { s.Manifest.Jails = nil; setCfg(s, "app1", "lo1|10.9.9.9") },
+			wantErr: "arbo does not own it",
+			notWant: []string{"adopt jail app1", "restart jail app1"},
+		},
+		{
+			name: "a symlink inside a jail root is refused",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Files["/usr/jails/app1/etc/resolv.conf"] = FileState{Exists: true, Symlink: true, Digest: "y"}
+			},
+			wantErr: "symlink",
+		},
+		{
+			name: "missing lo1 and a missing route are brought live",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				delete(s.Interfaces, "lo1")
+				s.Routes = map[string]string{}
+			},
+			want: []string{"cloneup net lo1", "route net 10.0.1.1/32"},
+		},
+		{
+			name:   "a route via another gateway is changed",
+			mutate: func(d *state.Machine, s *Snapshot) { s.Routes["10.0.1.1"] = "192.168.9.9" },
+			want:   []string{"route net 10.0.1.1/32"},
+		},
+		{
+			name: "a data jail removed from the topology is archived, not destroyed",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Manifest.Jails = append(s.Manifest.Jails, ManifestJail{Name: "db1", Data: true})
+			},
+			want:    []string{"archive jail db1"},
+			notWant: []string{"destroy jail db1"},
+		},
+		{
+			name: "with --allow-destroy it is archived, then destroyed",
+			opts: Options{AllowDestroy: true},
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Manifest.Jails = append(s.Manifest.Jails, ManifestJail{Name: "db1", Data: true})
+			},
+			want: []string{"archive jail db1", "destroy jail db1"},
+		},
+		{
+			name: "a retired data jail is not archived again",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Manifest.Jails = append(s.Manifest.Jails, ManifestJail{Name: "db1", Data: true, Retired: true})
+			},
+			empty: true,
+		},
+		{
+			name: "an app jail removed is archived and destroyed",
+			mutate: func(d *state.Machine, s *Snapshot) {
+				s.Manifest.Jails = append(s.Manifest.Jails, ManifestJail{Name: "old", Tier: "app"})
+			},
+			want: []string{"archive jail old", "destroy jail old"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := desired()
+			s := converged(d)
+			if tt.mutate != nil {
+				tt.mutate(d, s)
+			}
+			mp := Diff(d, s, tt.opts)
+			if tt.empty && len(mp.Actions) != 0 {
+				t.Fatalf("want no actions, got %v", ops(mp))
+			}
+			for _, w := range tt.want {
+				if !has(mp, w) {
+					t.Errorf("missing %q in %v", w, ops(mp))
+				}
+			}
+			for _, w := range tt.notWant {
+				if has(mp, w) {
+					t.Errorf("unexpected %q in %v", w, ops(mp))
+				}
+			}
+			if tt.wantErr == "" && mp.Error != "" {
+				t.Errorf("unexpected error %q", mp.Error)
+			}
+			if tt.wantErr != "" && !strings.Contains(mp.Error, tt.wantErr) {
+				t.Errorf("error %q does not say %q", mp.Error, tt.wantErr)
+			}
+		})
+	}
+}
+
+func setCfg(s *Snapshot, name, ip string) {
+	c := []byte("export jail_" + name + "_hostname=\"" + name + "\"\nexport jail_" + name + "_ip=\"" + ip + "\"\n")
+	s.Files["/usr/local/etc/ezjail/"+name] = FileState{Exists: true, Digest: digestOf(c), Content: c, Mode: 0o644}
+}
+
+func TestDiffTakeOverAndDiffs(t *testing.T) {
+	d := desired()
+	s := converged(d)
+	s.Manifest.Files = nil // a machine arbo has never written to
+	s.Files["/etc/rc.conf.local"] = FileState{Exists: true, Digest: "z", Content: []byte("hand made\n"), Mode: 0o644}
+	s.Files["/usr/jails/app1/root/.erlang.cookie"] = FileState{Exists: true, Digest: "old", Mode: 0o400}
+	mp := Diff(d, s, Options{})
+	var rc, ck *Action
+	for i := range mp.Actions {
+		switch mp.Actions[i].Target {
+		case "/etc/rc.conf.local":
+			rc = &mp.Actions[i]
+		case "/usr/jails/app1/root/.erlang.cookie":
+			ck = &mp.Actions[i]
+		}
+	}
+	if rc == nil || !rc.TakeOver || !strings.Contains(rc.Diff, "-hand made") || !strings.Contains(rc.Diff, "+cloned_interfaces") {
+		t.Fatalf("taking over rc.conf.local: %+v", rc)
+	}
+	if ck == nil || !ck.Sensitive || ck.Diff != "" {
+		t.Fatalf("a sensitive file must change without a diff: %+v", ck)
+	}
+}
+
+func TestPlanFileNeverHoldsSecrets(t *testing.T) {
+	d := desired()
+	s := Fresh(d, nil)
+	s.HasEzjail, s.HasBasejail = true, true
+	p := &Plan{FormatVersion: 1, Kind: PlanKind, Machines: []MachinePlan{Diff(d, s, Options{})}}
+	b, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), cookie) {
+		t.Fatal("the plan file holds the cookie")
+	}
+	if !IsPlan(b) || IsPlan([]byte("version: 1\n")) || IsPlan([]byte(`{"kind":"other"}`)) {
+		t.Fatal("IsPlan does not recognise plans by content")
+	}
+	q, err := Decode(b)
+	if err != nil || len(q.Machines) != 1 || len(q.Machines[0].Actions) != len(p.Machines[0].Actions) {
+		t.Fatalf("round trip: %v", err)
+	}
+	if _, err := Decode([]byte(`{"kind":"arbo-plan","format_version":9}`)); err == nil {
+		t.Fatal("a plan of an unknown format version was accepted")
+	}
+}
+
+func TestCounts(t *testing.T) {
+	p := &Plan{Machines: []MachinePlan{{Actions: []Action{{Op: OpCreate}, {Op: OpCreate}, {Op: OpUpdate}, {Op: OpArchive}, {Op: OpDestroy}, {Op: OpStart}}}}}
+	if c := p.Count(); c != (Counts{Add: 2, Change: 1, Destroy: 2, Other: 1}) {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+func TestLock(t *testing.T) {
+	ctx := context.Background()
+	m := newMem()
+	m.run = func(argv []string) remote.Result {
+		if argv[0] == "mkdir" {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if m.dirs[argv[1]] {
+				return remote.Result{Exit: 1, Stderr: []byte("mkdir: File exists")}
+			}
+			m.dirs[argv[1]] = true
+		}
+		return remote.Result{}
+	}
+	now := time.Unix(1_800_000_000, 0)
+	if err := Lock(ctx, m, "h1", "alice@ci pid 1", now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	err := Lock(ctx, m, "h1", "bob@ci pid 2", now.Add(time.Minute), time.Hour)
+	var lh *LockHeldError
+	if !errors.As(err, &lh) || !strings.Contains(lh.Owner, "alice@ci pid 1") {
+		t.Fatalf("second lock: %v", err)
+	}
+	// A lock older than the stale limit belongs to a dead run: taken over.
+	if err := Lock(ctx, m, "h1", "bob@ci pid 2", now.Add(2*time.Hour), time.Hour); err != nil {
+		t.Fatalf("stale lock not taken over: %v", err)
+	}
+	if b := m.files[LockPath+"/owner"].content; !strings.HasPrefix(string(b), "bob@ci") {
+		t.Fatalf("owner file: %q", b)
+	}
+	if err := Unlock(ctx, m); err != nil || m.dirs[LockPath] {
+		t.Fatalf("unlock: %v", err)
+	}
+}
+
+func TestStaleness(t *testing.T) {
+	p := &Plan{Machines: []MachinePlan{{Name: "h1", Reads: map[string]string{"/etc/a": "1", "/etc/b": ""}, Actions: []Action{{Op: OpUpdate, Kind: KindFile, Target: "/etc/a", After: "2"}}}}}
+	same := map[string]MachinePlan{"h1": p.Machines[0]}
+	if r := staleness(p, same); len(r) != 0 {
+		t.Fatalf("unchanged machine reported stale: %v", r)
+	}
+	changed := map[string]MachinePlan{"h1": {Name: "h1", Reads: map[string]string{"/etc/a": "9", "/etc/b": ""}, Actions: p.Machines[0].Actions}}
+	if r := staleness(p, changed); len(r) != 1 || !strings.Contains(r[0], "/etc/a changed") {
+		t.Fatalf("a changed file was not reported: %v", r)
+	}
+}
