@@ -9,6 +9,7 @@ import (
 
 	udiff "github.com/aymanbagabas/go-udiff"
 
+	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/state"
 )
 
@@ -130,6 +131,11 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 			}
 			if mf.Jail != "" && desiredJails[mf.Jail].Name == "" {
 				continue // goes with its jail's archive
+			}
+			if removedJailConfig(mf.Path, s.Manifest, desiredJails) {
+				// ezjail-admin archive and delete need it, and delete
+				// removes it: deleting it first loses the jail.
+				continue
 			}
 			if cur := s.Files[mf.Path]; cur.Exists {
 				mp.Actions = append(mp.Actions, Action{Op: OpDelete, Kind: KindFile, Target: mf.Path, Jail: mf.Jail, Before: cur.Digest,
@@ -258,6 +264,20 @@ func sortedReloads(m map[state.Reload]bool) []state.Reload {
 		return out[i].Target < out[j].Target
 	})
 	return out
+}
+
+// removedJailConfig reports whether p is the ezjail config of a jail arbo
+// owns that the topology no longer has.
+func removedJailConfig(p string, m *Manifest, desired map[string]state.Jail) bool {
+	if path.Dir(p) != EzjailCfgDir {
+		return false
+	}
+	for _, mj := range m.Jails {
+		if _, ok := desired[mj.Name]; !ok && inventory.SafeName(mj.Name) == path.Base(p) {
+			return true
+		}
+	}
+	return false
 }
 
 func jailOfConfig(p string, jails []state.Jail) string {
