@@ -186,8 +186,18 @@ var emuOnce struct {
 // binary shares it (each machine gets its own copy).
 func testEmuBinary() (string, error) {
 	emuOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "arbo-lab-emu-")
-		if err != nil {
+		// One directory per test process, named by its pid: nothing runs at
+		// the end of a test binary to remove it, so each build removes those
+		// of test processes that are gone.
+		old, _ := filepath.Glob(filepath.Join(os.TempDir(), "arbo-lab-emu-*"))
+		for _, d := range old {
+			pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "arbo-lab-emu-"))
+			if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) != nil {
+				os.RemoveAll(d)
+			}
+		}
+		dir := filepath.Join(os.TempDir(), "arbo-lab-emu-"+strconv.Itoa(os.Getpid()))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			emuOnce.err = fmt.Errorf("build lab-emu: %w", err)
 			return
 		}
