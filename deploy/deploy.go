@@ -190,6 +190,7 @@ func Apply(ctx context.Context, pr *Prepared, o Options) (*plan.Result, error) {
 		Owner:          owner(),
 		ConfirmTimeout: o.ConfirmTimeout,
 		StaleLock:      time.Hour,
+		LockTimeout:    o.LockTimeout,
 	}
 	if env.Now == nil {
 		env.Now = time.Now

@@ -77,3 +77,23 @@ func Unlock(ctx context.Context, t Target) error {
 	}
 	return nil
 }
+
+// LockWait is Lock that, while another run holds the lock, tries again with
+// a growing pause until wait has passed (wait 0: one try).
+func LockWait(ctx context.Context, t Target, machine, owner string, now func() time.Time, stale, wait time.Duration) error {
+	deadline := now().Add(wait)
+	pause := 250 * time.Millisecond
+	for {
+		err := Lock(ctx, t, machine, owner, now(), stale)
+		var lh *LockHeldError
+		if !errors.As(err, &lh) || !now().Add(pause).Before(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 5*time.Second)
+	}
+}

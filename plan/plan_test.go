@@ -336,3 +336,29 @@ func TestStaleness(t *testing.T) {
 		t.Fatalf("a changed file was not reported: %v", r)
 	}
 }
+
+func TestLockWait(t *testing.T) {
+	ctx := context.Background()
+	m := newMem()
+	tries := 0
+	m.run = func(argv []string) remote.Result {
+		if argv[0] == "mkdir" {
+			tries++
+			if tries < 3 { // held by another run for the first two tries
+				return remote.Result{Exit: 1}
+			}
+		}
+		return remote.Result{}
+	}
+	m.files[LockPath+"/owner"] = memFile{content: []byte("other pid 1\n" + "9999999999\n")}
+	if err := LockWait(ctx, m, "h1", "me", time.Now, time.Hour, 0); err == nil {
+		t.Fatal("without --lock-timeout a held lock must fail at once")
+	}
+	tries = 0
+	if err := LockWait(ctx, m, "h1", "me", time.Now, time.Hour, 5*time.Second); err != nil {
+		t.Fatalf("with a timeout the lock should be taken once released: %v", err)
+	}
+	if tries != 3 {
+		t.Fatalf("tries = %d, want 3", tries)
+	}
+}

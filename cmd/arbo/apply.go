@@ -45,6 +45,7 @@ unless a new SSH connection still gets in.`,
 	}
 	o.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&o.autoApprove, "auto-approve", false, "apply without asking (for pipelines)")
+	cmd.Flags().DurationVar(&o.lockTimeout, "lock-timeout", 0, "wait this long for a machine's lock held by another run (default: do not wait; exit 4)")
 	cmd.Flags().DurationVar(&o.confirm, "confirm-timeout", 60*time.Second, "how long the on-box timer waits for the confirmation of a firewall change before it rolls back")
 	return cmd
 }
@@ -62,14 +63,24 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 	}
 	var pr *deploy.Prepared
 	saved := plan.IsPlan(b)
+	topology := file
+	var p *plan.Plan
 	if saved {
 		if cmd.Flags().Changed("allow-destroy") || cmd.Flags().Changed("bootstrap") || cmd.Flags().Changed("host") {
 			return errors.New("--allow-destroy, --bootstrap and --host are decisions of the plan: make a new plan with them")
 		}
-		p, err := plan.Decode(b)
-		if err != nil {
+		if p, err = plan.Decode(b); err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
+		topology = p.Topology
+	}
+	// Error-level findings stop apply before it connects anywhere: a
+	// refused run leaves no trace on the machines, not even reads.
+	if _, rep, _, err := deploy.Load(topology, d.Strict); err == nil && rep.HasErrors() {
+		writeFindings(g, rep)
+		return &ui.StatusError{Code: ui.ExitFindings, Err: &deploy.FindingsError{Report: rep}}
+	}
+	if saved {
 		pr, err = deploy.FromSavedPlan(ctx, p, d)
 		if err != nil {
 			return err
