@@ -57,11 +57,36 @@ func (c *Conn) ReadFile(p string) ([]byte, error) {
 		return nil, c.wrapErr("read "+p, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(f)
+	b, err := readAll(f)
 	if err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
 	return b, nil
+}
+
+// readChunk is the largest SFTP read pkg/sftp sends as one request (its
+// default maximum packet).
+const readChunk = 32 << 10
+
+// readAll reads r to its end in readChunk pieces. io.ReadAll starts with
+// 512 bytes and grows slowly, and every Read of an sftp.File is a round
+// trip: a 1 KiB file took four reads, a 14 KiB config.xml about eight.
+// With whole chunks, a file under 32 KiB takes two (the data, then EOF).
+func readAll(r io.Reader) ([]byte, error) {
+	b := make([]byte, 0, readChunk)
+	for {
+		if cap(b)-len(b) < readChunk {
+			b = append(b, make([]byte, readChunk)...)[:len(b)]
+		}
+		n, err := r.Read(b[len(b) : len(b)+readChunk])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // ReadFiles reads several files concurrently. A file that does not exist
@@ -152,6 +177,12 @@ func (c *Conn) MkdirAll(p string, mode fs.FileMode) error {
 	if !path.IsAbs(p) {
 		return fmt.Errorf("machine %s: mkdir %s: remote paths must be absolute", c.Target.Machine, p)
 	}
+	// Most calls are for directories that exist already (every file of a
+	// jail lands in one): one round trip settles those, instead of a stat
+	// per component.
+	if fi, err := s.Stat(p); err == nil && fi.IsDir() {
+		return nil
+	}
 	cur := "/"
 	for _, part := range strings.Split(path.Clean(p), "/") {
 		if part == "" {
@@ -224,6 +255,7 @@ func (c *Conn) CheckNoSymlinks(root, p string) error {
 	if rel == p && p != root || (rel != "" && !strings.HasPrefix(rel, "/")) {
 		return fmt.Errorf("machine %s: %s is not under %s", c.Target.Machine, p, root)
 	}
+	var comps []string
 	cur := root
 	for _, part := range strings.Split(rel, "/") {
 		if part == "" {
@@ -233,15 +265,36 @@ func (c *Conn) CheckNoSymlinks(root, p string) error {
 			return fmt.Errorf("machine %s: %s climbs out of %s", c.Target.Machine, p, root)
 		}
 		cur = path.Join(cur, part)
-		fi, err := s.Lstat(cur)
+		comps = append(comps, cur)
+	}
+	// All the lstats go out at once (the SFTP client pipelines them: one
+	// round trip, not one per component); the answers are then judged in
+	// path order, as a walk from root would.
+	type answer struct {
+		fi  fs.FileInfo
+		err error
+	}
+	answers := make([]answer, len(comps))
+	var wg sync.WaitGroup
+	for i, comp := range comps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fi, err := s.Lstat(comp)
+			answers[i] = answer{fi, err}
+		}()
+	}
+	wg.Wait()
+	for i, comp := range comps {
+		fi, err := answers[i].fi, answers[i].err
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		if err != nil {
-			return c.wrapErr("lstat "+cur, err)
+			return c.wrapErr("lstat "+comp, err)
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("machine %s: refusing to write %s: %s is a symlink inside %s; remove it (and find out who made it)", c.Target.Machine, p, cur, root)
+			return fmt.Errorf("machine %s: refusing to write %s: %s is a symlink inside %s; remove it (and find out who made it)", c.Target.Machine, p, comp, root)
 		}
 	}
 	return nil
