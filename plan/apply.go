@@ -34,6 +34,7 @@ type ApplyEnv struct {
 	Owner          string        // who holds the locks, e.g. user@host pid N
 	ConfirmTimeout time.Duration // the on-box rollback timer for firewall changes
 	StaleLock      time.Duration
+	LockTimeout    time.Duration // how long to wait for a lock another run holds
 	ErlangService  string
 }
 
@@ -100,7 +101,7 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 			unlock()
 			return nil, fmt.Errorf("machine %s: not connected", n)
 		}
-		if err := Lock(ctx, t, n, env.Owner, env.Now(), env.StaleLock); err != nil {
+		if err := LockWait(ctx, t, n, env.Owner, env.Now, env.StaleLock, env.LockTimeout); err != nil {
 			unlock()
 			var lh *LockHeldError
 			if errors.As(err, &lh) {
