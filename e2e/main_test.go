@@ -298,3 +298,12 @@ func sameFiles(t *testing.T, machine string, before, after map[string]string) {
 }
 
 type emuCall = emu.Call
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
