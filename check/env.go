@@ -16,9 +16,10 @@ type env struct {
 	p     *policy.Policy
 	model Ruleset
 
-	tierJails map[string][]*inventory.Jail // declaration order
-	tierHosts map[string][]string          // distinct hosts holding the tier, declaration order
-	hostTiers map[string][]string          // tiers with jails on the host, tier declaration order
+	tierJails map[string][]*inventory.Jail  // declaration order
+	tierHosts map[string][]string           // distinct hosts holding the tier, declaration order
+	hostTiers map[string][]string           // tiers with jails on the host, tier declaration order
+	firstOn   map[[2]string]*inventory.Jail // {host, tier} → its first jail there
 	gwAddrs   map[netip.Addr]bool
 	resolvers map[netip.Addr]bool
 	outside4  netip.Addr // probe sources outside the cluster's networks
@@ -30,6 +31,7 @@ func newEnv(c *inventory.Cluster, o Options) *env {
 		tierJails: map[string][]*inventory.Jail{},
 		tierHosts: map[string][]string{},
 		hostTiers: map[string][]string{},
+		firstOn:   map[[2]string]*inventory.Jail{},
 		gwAddrs:   map[netip.Addr]bool{},
 		resolvers: map[netip.Addr]bool{},
 	}
@@ -40,6 +42,7 @@ func newEnv(c *inventory.Cluster, o Options) *env {
 			x.tierJails[j.Tier] = append(x.tierJails[j.Tier], j)
 			if !present[[2]string{h.Name, j.Tier}] {
 				present[[2]string{h.Name, j.Tier}] = true
+				x.firstOn[[2]string{h.Name, j.Tier}] = j
 				x.tierHosts[j.Tier] = append(x.tierHosts[j.Tier], h.Name)
 			}
 		}
@@ -74,6 +77,23 @@ func newEnv(c *inventory.Cluster, o Options) *env {
 		}
 	}
 	return x
+}
+
+// remoteJail is the first jail of tier on a host other than host, found
+// without scanning the tier: only the first jail of the tier's first two
+// hosts can be it.
+func (x *env) remoteJail(tier, host string) *inventory.Jail {
+	hs := x.tierHosts[tier]
+	var other string
+	switch {
+	case len(hs) > 0 && hs[0] != host:
+		other = hs[0]
+	case len(hs) > 1:
+		other = hs[1]
+	default:
+		return nil
+	}
+	return x.firstOn[[2]string{other, tier}]
 }
 
 // ruleset is the firewall of machine m: the one given in Options, else the

@@ -168,24 +168,18 @@ func (x *env) justified(src source, dstTier string, dst netip.Addr, pr probe) bo
 // address outside the cluster.
 func (x *env) sources(h *inventory.Host) []source {
 	var out []source
+	local := map[string]*inventory.Jail{}
+	for _, j := range h.Jails {
+		if local[j.Tier] == nil {
+			local[j.Tier] = j
+		}
+	}
 	for _, t := range x.c.Tiers {
-		var local, remote *inventory.Jail
-		for _, j := range x.tierJails[t.Name] {
-			if j.Host == h.Name && local == nil {
-				local = j
-			}
-			if j.Host != h.Name && remote == nil {
-				remote = j
-			}
-			if local != nil && remote != nil {
-				break
-			}
+		if j := local[t.Name]; j != nil {
+			out = append(out, source{fmt.Sprintf("tier %s (%s, same host)", t.Name, j.Name), t.Name, x.c.TierAddr(j)})
 		}
-		if local != nil {
-			out = append(out, source{fmt.Sprintf("tier %s (%s, same host)", t.Name, local.Name), t.Name, x.c.TierAddr(local)})
-		}
-		if remote != nil {
-			out = append(out, source{fmt.Sprintf("tier %s (%s on %s)", t.Name, remote.Name, remote.Host), t.Name, x.c.TierAddr(remote)})
+		if j := x.remoteJail(t.Name, h.Name); j != nil {
+			out = append(out, source{fmt.Sprintf("tier %s (%s on %s)", t.Name, j.Name, j.Host), t.Name, x.c.TierAddr(j)})
 		}
 	}
 	if a, ok := x.gatewayAddr(); ok {
@@ -257,8 +251,13 @@ func checkHostFirewall(x *env) []Finding {
 					continue
 				}
 				var bad []probe
+				// The gateway and the outside probe are the same address on
+				// every host; a jail stands for its whole tier.
 				key := pairKey{src.tier, j.Tier}
-				if cached, ok := cache[key]; ok && !given && src.tier != "" {
+				if src.tier == "" {
+					key.src = "addr " + src.addr.String()
+				}
+				if cached, ok := cache[key]; ok && !given {
 					bad = cached
 				} else {
 					for _, pr := range probes {
@@ -266,7 +265,7 @@ func checkHostFirewall(x *env) []Finding {
 							bad = append(bad, pr)
 						}
 					}
-					if !given && src.tier != "" {
+					if !given {
 						cache[key] = bad
 					}
 				}

@@ -164,27 +164,31 @@ type Policy struct {
 	idx  []endpointIndex // per flow: From, To
 }
 
-// set answers "is this address in these prefixes" in O(1) for the
-// single-address prefixes that make up most endpoints.
+// set answers "is this address in these prefixes" in O(log n) for the
+// single-address prefixes that make up most endpoints: a sorted slice
+// builds faster and weighs less than a map at 100,000 jails.
 type set struct {
-	addrs map[netip.Addr]struct{}
+	addrs []netip.Addr // sorted
 	wide  []netip.Prefix
 }
 
 func newSet(ps []netip.Prefix) set {
-	s := set{addrs: map[netip.Addr]struct{}{}}
+	s := set{addrs: make([]netip.Addr, 0, len(ps))}
 	for _, p := range ps {
 		if p.IsSingleIP() {
-			s.addrs[p.Addr()] = struct{}{}
+			s.addrs = append(s.addrs, p.Addr())
 		} else {
 			s.wide = append(s.wide, p)
 		}
+	}
+	if !slices.IsSortedFunc(s.addrs, netip.Addr.Compare) {
+		slices.SortFunc(s.addrs, netip.Addr.Compare)
 	}
 	return s
 }
 
 func (s set) has(a netip.Addr) bool {
-	if _, ok := s.addrs[a]; ok {
+	if _, ok := slices.BinarySearchFunc(s.addrs, a, netip.Addr.Compare); ok {
 		return true
 	}
 	for _, p := range s.wide {
