@@ -330,9 +330,10 @@ func TestFirewallRulesOnGivenRulesets(t *testing.T) {
 		}}, []string{"ARBO004 server1 data -> app"}}, // both Erlang tiers: not an ARBO007 matter
 		{"pass all", fakeRuleset{base: base, extra: func(netip.Addr, netip.Addr, string, int) bool { return true }},
 			[]string{
-				"ARBO004 server1 app", "ARBO004 server1 app", "ARBO004 server1 app -> app",
-				"ARBO004 server1 app -> data", "ARBO004 server1 app -> data", "ARBO004 server1 data", "ARBO004 server1 data",
+				"ARBO004 server1 app -> app", "ARBO004 server1 app -> data", "ARBO004 server1 app -> data",
 				"ARBO004 server1 data -> app", "ARBO004 server1 data -> app", "ARBO004 server1 data -> data",
+				"ARBO004 server1 gateway -> app", "ARBO004 server1 gateway -> data",
+				"ARBO004 server1 outside -> app", "ARBO004 server1 outside -> data",
 				"ARBO007 server1 app1", "ARBO007 server1 app1", "ARBO007 server1 db1", "ARBO007 server1 db1",
 			}},
 		{"management ssh after a block", fakeRuleset{base: base, sshBlocks: true}, []string{"ARBO010 server1 192.168.1.0/24"}},

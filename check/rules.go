@@ -120,6 +120,7 @@ func probePorts(c *inventory.Cluster) []probe {
 // the gateway, or an address outside the cluster.
 type source struct {
 	label string // "tier data (db1, same host)"
+	kind  string // for subjects: the tier's name, "gateway" or "outside"
 	tier  string // "" when not a jail
 	addr  netip.Addr
 }
@@ -176,20 +177,20 @@ func (x *env) sources(h *inventory.Host) []source {
 	}
 	for _, t := range x.c.Tiers {
 		if j := local[t.Name]; j != nil {
-			out = append(out, source{fmt.Sprintf("tier %s (%s, same host)", t.Name, j.Name), t.Name, x.c.TierAddr(j)})
+			out = append(out, source{fmt.Sprintf("tier %s (%s, same host)", t.Name, j.Name), t.Name, t.Name, x.c.TierAddr(j)})
 		}
 		if j := x.remoteJail(t.Name, h.Name); j != nil {
-			out = append(out, source{fmt.Sprintf("tier %s (%s on %s)", t.Name, j.Name, j.Host), t.Name, x.c.TierAddr(j)})
+			out = append(out, source{fmt.Sprintf("tier %s (%s on %s)", t.Name, j.Name, j.Host), t.Name, t.Name, x.c.TierAddr(j)})
 		}
 	}
 	if a, ok := x.gatewayAddr(); ok {
-		out = append(out, source{"the gateway (" + a.String() + ")", "", a})
+		out = append(out, source{"the gateway (" + a.String() + ")", "gateway", "", a})
 	}
 	if x.outside4.IsValid() {
-		out = append(out, source{"outside the cluster (" + x.outside4.String() + ")", "", x.outside4})
+		out = append(out, source{"outside the cluster (" + x.outside4.String() + ")", "outside", "", x.outside4})
 	}
 	if x.outside6.IsValid() {
-		out = append(out, source{"outside the cluster (" + x.outside6.String() + ")", "", x.outside6})
+		out = append(out, source{"outside the cluster (" + x.outside6.String() + ")", "outside", "", x.outside6})
 	}
 	return out
 }
@@ -272,10 +273,7 @@ func checkHostFirewall(x *env) []Finding {
 				if len(bad) == 0 {
 					continue
 				}
-				subject := j.Tier
-				if src.tier != "" {
-					subject = src.tier + " -> " + j.Tier
-				}
+				subject := src.kind + " -> " + j.Tier
 				t := x.c.Tier(j.Tier)
 				out = append(out, Finding{Machine: h.Name, Subject: subject,
 					Message: fmt.Sprintf("the firewall lets %s reach tier %s (%s) on %s, which services.from does not allow",
