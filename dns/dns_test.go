@@ -3,7 +3,6 @@ package dns
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,43 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arbo-project/arbo/internal/golden"
+
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/templates"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files")
-
 var examples = []string{"arboreus", "single-host"}
-
-func load(t *testing.T, example string) *inventory.Cluster {
-	t.Helper()
-	c, err := inventory.Load(filepath.Join("..", "examples", example, "topology.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./dns -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // tool finds a validator: tests skip without it, except under CI=true,
 // where a missing validator is a failure.
@@ -75,13 +44,13 @@ func tool(t *testing.T, name string) string {
 
 func TestGolden(t *testing.T) {
 	for _, ex := range examples {
-		c := load(t, ex)
+		c := golden.Example(t, ex)
 		zones, err := ZoneFiles(c, templates.Default())
 		if err != nil {
 			t.Fatal(err)
 		}
 		for name, b := range zones {
-			golden(t, filepath.Join(ex, "zones", name), b)
+			golden.Check(t, filepath.Join(ex, "zones", name), b)
 		}
 		for _, h := range c.Hosts {
 			files, err := RenderResolver(c, h, templates.Default())
@@ -89,7 +58,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, f := range files {
-				golden(t, filepath.Join(ex, h.Name, f.Path), f.Content)
+				golden.Check(t, filepath.Join(ex, h.Name, f.Path), f.Content)
 				if f.Jail != c.DNS.ResolverJail || len(f.Reload) != 1 || f.Reload[0].Target != c.DNS.ResolverJail {
 					t.Errorf("%s: jail %q reload %v", f.Path, f.Jail, f.Reload)
 				}
@@ -103,25 +72,25 @@ func TestGolden(t *testing.T) {
 		for _, l := range g.LocalData {
 			fmt.Fprintln(&b, l)
 		}
-		golden(t, filepath.Join(ex, "gateway.txt"), b.Bytes())
+		golden.Check(t, filepath.Join(ex, "gateway.txt"), b.Bytes())
 	}
 }
 
 func TestDeterministic(t *testing.T) {
 	for _, ex := range examples {
-		a, err1 := ZoneFiles(load(t, ex), templates.Default())
-		b, err2 := ZoneFiles(load(t, ex), templates.Default())
+		a, err1 := ZoneFiles(golden.Example(t, ex), templates.Default())
+		b, err2 := ZoneFiles(golden.Example(t, ex), templates.Default())
 		if err1 != nil || err2 != nil || !reflect.DeepEqual(a, b) {
 			t.Errorf("%s: zone files differ between two renders (%v, %v)", ex, err1, err2)
 		}
-		if !reflect.DeepEqual(Gateway(load(t, ex)), Gateway(load(t, ex))) {
+		if !reflect.DeepEqual(Gateway(golden.Example(t, ex)), Gateway(golden.Example(t, ex))) {
 			t.Errorf("%s: Gateway differs between two calls", ex)
 		}
 	}
 }
 
 func TestBuild(t *testing.T) {
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	z := Build(c)
 	has := func(name, typ, data string) bool {
 		return slices.Contains(z.Records, Record{Name: name, Type: typ, Data: data})
@@ -251,7 +220,7 @@ func TestSerial(t *testing.T) {
 func TestNamedCheckzone(t *testing.T) {
 	checkzone := tool(t, "named-checkzone")
 	for _, ex := range examples {
-		zones, err := ZoneFiles(load(t, ex), templates.Default())
+		zones, err := ZoneFiles(golden.Example(t, ex), templates.Default())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +255,7 @@ func testable(conf []byte, port int) []byte {
 // resolverConf renders the resolver configuration of an example; for
 // arboreus, which has none, app1 plays the resolver jail.
 func resolverConf(t *testing.T, ex string) (*inventory.Cluster, []byte) {
-	c := load(t, ex)
+	c := golden.Example(t, ex)
 	if c.DNS.ResolverJail == "" {
 		c.DNS.ResolverJail = "app1"
 	}
@@ -399,7 +368,7 @@ func TestUnboundServes(t *testing.T) {
 }
 
 func TestGateway(t *testing.T) {
-	c := load(t, "single-host")
+	c := golden.Example(t, "single-host")
 	g := Gateway(c)
 	if len(g.Overrides) != 3 || g.Overrides[1] != (HostOverride{Host: "app1", Domain: "solo.internal", IP: "10.30.1.10", Descr: "arbo:solo:jail:app1"}) {
 		t.Errorf("overrides %+v", g.Overrides)

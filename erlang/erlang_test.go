@@ -2,56 +2,24 @@ package erlang
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/arbo-project/arbo/internal/golden"
 
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/state"
 	"github.com/arbo-project/arbo/templates"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files")
-
 const testCookie = "TESTCOOKIE_0123456789abcdef"
-
-func load(t *testing.T, example string) *inventory.Cluster {
-	t.Helper()
-	c, err := inventory.Load(filepath.Join("..", "examples", example, "topology.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./erlang -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 func TestGolden(t *testing.T) {
 	for _, ex := range []string{"arboreus", "single-host"} {
-		c := load(t, ex)
+		c := golden.Example(t, ex)
 		for _, h := range c.Hosts {
 			files, err := Render(c, h, templates.Default(), []byte(testCookie+"\n"))
 			if err != nil {
@@ -59,11 +27,11 @@ func TestGolden(t *testing.T) {
 			}
 			var meta bytes.Buffer
 			for _, f := range files {
-				golden(t, filepath.Join(ex, h.Name, f.Path), f.Content)
+				golden.Check(t, filepath.Join(ex, h.Name, f.Path), f.Content)
 				fmt.Fprintf(&meta, "%s mode=%04o owner=%s:%s jail=%q sensitive=%v reload=%v source=%s\n",
 					f.Path, f.Mode, f.Owner, f.Group, f.Jail, f.Sensitive, f.Reload, f.Source)
 			}
-			golden(t, filepath.Join(ex, h.Name, "files.txt"), meta.Bytes())
+			golden.Check(t, filepath.Join(ex, h.Name, "files.txt"), meta.Bytes())
 			again, _ := Render(c, h, templates.Default(), []byte(testCookie+"\n"))
 			if !reflect.DeepEqual(files, again) {
 				t.Errorf("%s/%s: two renders differ", ex, h.Name)
@@ -73,7 +41,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestFiles(t *testing.T) {
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	files, err := Render(c, c.Host("server1"), templates.Default(), []byte(testCookie))
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +82,7 @@ func TestFiles(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	c.Erlang.User = "app"
 	c.Erlang.NodeHost = inventory.NodeHostFQDN
 	c.Erlang.Service = "myapp"
@@ -209,7 +177,7 @@ func TestCheckCookie(t *testing.T) {
 }
 
 func TestBadCookieIsAnError(t *testing.T) {
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	_, err := Render(c, c.Host("server1"), templates.Default(), nil)
 	if err == nil || !strings.Contains(err.Error(), "secrets/erlang.cookie") {
 		t.Errorf("want an error naming the cookie file, got %v", err)

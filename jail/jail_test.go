@@ -2,7 +2,6 @@ package jail
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,23 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/arbo-project/arbo/internal/golden"
+
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/state"
 	"github.com/arbo-project/arbo/templates"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files")
-
 var examples = []string{"arboreus", "single-host"}
-
-func load(t *testing.T, example string) *inventory.Cluster {
-	t.Helper()
-	c, err := inventory.Load(filepath.Join("..", "examples", example, "topology.yaml"))
-	if err != nil {
-		t.Fatalf("%s: %v", example, err)
-	}
-	return c
-}
 
 func parse(t *testing.T, y string) *inventory.Cluster {
 	t.Helper()
@@ -36,28 +26,6 @@ func parse(t *testing.T, y string) *inventory.Cluster {
 		t.Fatalf("topology does not load: %v", err)
 	}
 	return c
-}
-
-// golden compares got with testdata/golden/<name>, or rewrites it.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./jail -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
 }
 
 func dumpJails(js []state.Jail) []byte {
@@ -79,27 +47,27 @@ func dumpMeta(fs []state.File) []byte {
 
 func TestGolden(t *testing.T) {
 	for _, ex := range examples {
-		c := load(t, ex)
+		c := golden.Example(t, ex)
 		for _, h := range c.Hosts {
 			files, jails, err := Render(c, h, templates.Default())
 			if err != nil {
 				t.Fatalf("%s/%s: %v", ex, h.Name, err)
 			}
 			for _, f := range files {
-				golden(t, filepath.Join(ex, h.Name, f.Path), f.Content)
+				golden.Check(t, filepath.Join(ex, h.Name, f.Path), f.Content)
 			}
-			golden(t, filepath.Join(ex, h.Name, "files.txt"), dumpMeta(files))
-			golden(t, filepath.Join(ex, h.Name, "jails.txt"), dumpJails(jails))
+			golden.Check(t, filepath.Join(ex, h.Name, "files.txt"), dumpMeta(files))
+			golden.Check(t, filepath.Join(ex, h.Name, "jails.txt"), dumpJails(jails))
 		}
 	}
 }
 
 func TestDeterministic(t *testing.T) {
 	for _, ex := range examples {
-		c := load(t, ex)
+		c := golden.Example(t, ex)
 		for _, h := range c.Hosts {
 			f1, j1, err1 := Render(c, h, templates.Default())
-			f2, j2, err2 := Render(load(t, ex), c.Host(h.Name), templates.Default())
+			f2, j2, err2 := Render(golden.Example(t, ex), c.Host(h.Name), templates.Default())
 			if err1 != nil || err2 != nil {
 				t.Fatal(err1, err2)
 			}
@@ -113,7 +81,7 @@ func TestDeterministic(t *testing.T) {
 // The per-jail file must be what ezjail-admin's writejailinfo writes, so
 // that jails created by hand can be adopted (freebsd.md §1.3).
 func TestEzjailFormat(t *testing.T) {
-	c := load(t, "single-host")
+	c := golden.Example(t, "single-host")
 	files, _, err := Render(c, c.Host("box"), templates.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +345,7 @@ hosts:
 
 func TestRCConfLocalIsShell(t *testing.T) {
 	for _, ex := range examples {
-		c := load(t, ex)
+		c := golden.Example(t, ex)
 		for _, h := range c.Hosts {
 			files, _, err := Render(c, h, templates.Default())
 			if err != nil {
@@ -449,7 +417,7 @@ func TestArgs(t *testing.T) {
 }
 
 func TestJailSpecs(t *testing.T) {
-	c := load(t, "single-host")
+	c := golden.Example(t, "single-host")
 	_, jails, err := Render(c, c.Host("box"), templates.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -473,7 +441,7 @@ func TestJailSpecs(t *testing.T) {
 }
 
 func TestLiveRoutes(t *testing.T) {
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	got := LiveRoutes(c, c.Host("server1"))
 	want := []state.Route{{Dest: "10.20.1.12/32", Via: "192.168.2.12"}, {Dest: "10.20.2.12/32", Via: "192.168.2.12"}}
 	if !reflect.DeepEqual(got, want) {

@@ -1,20 +1,18 @@
 package pf
 
 import (
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/arbo-project/arbo/internal/golden"
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/policy"
 	"github.com/arbo-project/arbo/state"
 	"github.com/arbo-project/arbo/templates"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
@@ -338,26 +336,9 @@ func TestTemplateOverride(t *testing.T) {
 
 func TestGolden(t *testing.T) {
 	for _, ex := range []string{"arboreus", "single-host"} {
-		c, err := inventory.Load(filepath.Join("..", "examples", ex, "topology.yaml"))
-		if err != nil {
-			t.Fatalf("%s: %v", ex, err)
-		}
+		c := golden.Example(t, ex)
 		for _, h := range c.Hosts {
-			f := render(t, c, h)
-			golden := filepath.Join("testdata", ex+"."+h.Name+".pf.conf")
-			if *update {
-				if err := os.WriteFile(golden, f.Content, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./pf -update)", err)
-			}
-			if string(want) != string(f.Content) {
-				t.Errorf("%s differs from the rendering; run go test ./pf -update and review the diff", golden)
-			}
+			golden.Check(t, ex+"."+h.Name+".pf.conf", render(t, c, h).Content)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,10 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arbo-project/arbo/internal/golden"
+
 	"github.com/arbo-project/arbo/inventory"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 const topology = "../examples/arboreus/topology.yaml"
 
@@ -121,27 +120,6 @@ func xmllint(t *testing.T, b []byte) {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pfsense -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run with -update and review the diff)", name)
-	}
-}
-
 var mergeFixtures = []string{
 	"pfsense-default-config.xml",
 	"pfsensible-dns-resolver-config-full.xml",
@@ -161,8 +139,8 @@ func TestMergeFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, name, out)
-			golden(t, strings.TrimSuffix(name, ".xml")+".warnings.txt", []byte(strings.Join(warns, "\n")+"\n"))
+			golden.Check(t, name, out)
+			golden.Check(t, strings.TrimSuffix(name, ".xml")+".warnings.txt", []byte(strings.Join(warns, "\n")+"\n"))
 			xmllint(t, out)
 			if err := Validate(out); err != nil {
 				t.Fatalf("merged config is refused: %v", err)

@@ -2,13 +2,14 @@ package render
 
 import (
 	"bytes"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/arbo-project/arbo/internal/golden"
 
 	"github.com/arbo-project/arbo/dns"
 	"github.com/arbo-project/arbo/inventory"
@@ -17,18 +18,7 @@ import (
 	"github.com/arbo-project/arbo/templates"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 const testCookie = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-func load(t *testing.T, ex string) *inventory.Cluster {
-	t.Helper()
-	c, err := inventory.Load(filepath.Join("..", "examples", ex, "topology.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func renderTree(t *testing.T, c *inventory.Cluster, o Options, dir string) []state.Machine {
 	t.Helper()
@@ -74,11 +64,11 @@ func tree(t *testing.T, dir string) map[string]string {
 
 func TestDeterministic(t *testing.T) {
 	for _, ex := range []string{"arboreus", "single-host"} {
-		c := load(t, ex)
+		c := golden.Example(t, ex)
 		o := Options{Cookie: []byte(testCookie), Revision: time.Unix(1700000000, 0).UTC()}
 		a, b := t.TempDir(), t.TempDir()
 		renderTree(t, c, o, a)
-		renderTree(t, load(t, ex), o, b)
+		renderTree(t, golden.Example(t, ex), o, b)
 		ta, tb := tree(t, a), tree(t, b)
 		if len(ta) < 5 {
 			t.Fatalf("%s: only %d files rendered", ex, len(ta))
@@ -95,7 +85,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestLayout(t *testing.T) {
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	dir := t.TempDir()
 	ms := renderTree(t, c, Options{Cookie: []byte(testCookie)}, dir)
 	var names []string
@@ -160,7 +150,7 @@ func TestLayout(t *testing.T) {
 }
 
 func TestResolverPackage(t *testing.T) {
-	c := load(t, "single-host")
+	c := golden.Example(t, "single-host")
 	ms, err := Cluster(c, Options{Cookie: []byte(testCookie)})
 	if err != nil {
 		t.Fatal(err)
@@ -179,31 +169,18 @@ func TestResolverPackage(t *testing.T) {
 }
 
 func TestManifestGolden(t *testing.T) {
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	dir := t.TempDir()
 	renderTree(t, c, Options{Cookie: []byte(testCookie), Revision: time.Unix(1700000000, 0).UTC()}, dir)
 	got, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "arboreus.manifest.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./render -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("manifest differs from %s; run go test ./render -update and review the diff", golden)
-	}
+	golden.Check(t, "arboreus.manifest.json", got)
 }
 
 func TestCookieMissingPlaceholder(t *testing.T) {
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	ms, err := Cluster(c, Options{CookieMissing: true})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +253,7 @@ func TestTemplatesOverrideFlowsThrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := Cluster(load(t, "arboreus"), Options{Templates: ts, Cookie: []byte(testCookie)})
+	ms, err := Cluster(golden.Example(t, "arboreus"), Options{Templates: ts, Cookie: []byte(testCookie)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +268,7 @@ func TestWriteDirRefusesForeignDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "precious"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	ms, err := Cluster(c, Options{Cookie: []byte(testCookie)})
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +282,7 @@ func TestWriteDirRefusesForeignDir(t *testing.T) {
 // longer produces, so that the tree always matches its manifest.
 func TestWriteDirRemovesStale(t *testing.T) {
 	dir := t.TempDir()
-	c := load(t, "arboreus")
+	c := golden.Example(t, "arboreus")
 	renderTree(t, c, Options{Cookie: []byte(testCookie)}, dir)
 	ms, err := Cluster(c, Options{Cookie: []byte(testCookie)})
 	if err != nil {
