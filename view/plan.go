@@ -79,7 +79,7 @@ func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
 				}
 			}
 		}
-		if m.Error != "" && !strings.Contains(m.Error, "; ") && !hasConflict(m) {
+		if m.Error != "" && !hasConflict(m) {
 			fmt.Fprintf(w, "  %s %s\n", st.Red("error:"), m.Error)
 		}
 		fmt.Fprintln(w)
