@@ -115,6 +115,7 @@ func TestFreshApply(t *testing.T) {
 	}
 
 	t.Run("files", func(t *testing.T) {
+		e := e.with(t)
 		dir, machines := e.render()
 		for _, m := range machines {
 			for _, f := range m.Files {
@@ -146,6 +147,7 @@ func TestFreshApply(t *testing.T) {
 	})
 
 	t.Run("jails run", func(t *testing.T) {
+		e := e.with(t)
 		for h, jails := range map[string][]string{"server1": {"app1", "db1"}, "server2": {"app2", "db2"}} {
 			for _, j := range jails {
 				if !e.exists(h, "/usr/local/etc/ezjail/"+j) {
@@ -167,6 +169,7 @@ func TestFreshApply(t *testing.T) {
 	})
 
 	t.Run("activation", func(t *testing.T) {
+		e := e.with(t)
 		_, machines := e.render()
 		for _, m := range machines {
 			if m.Kind != "host" {
@@ -212,6 +215,7 @@ func TestFreshApply(t *testing.T) {
 	})
 
 	t.Run("second run changes nothing", func(t *testing.T) {
+		e := e.with(t)
 		e.converged()
 		before := e.snapshotAll()
 		r := e.applyOK()

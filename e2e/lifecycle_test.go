@@ -32,6 +32,7 @@ func TestLifecycle(t *testing.T) {
 	outputs = append(outputs, e.applyOK())
 
 	t.Run("drift", func(t *testing.T) {
+		e := e.with(t)
 		const rc = "/etc/rc.conf.local"
 		good := e.read("server1", rc)
 		if err := os.WriteFile(e.path("server1", rc), []byte(good+"sshd_enable=\"NO\"\n"), 0o644); err != nil {
@@ -50,6 +51,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("saved plans", func(t *testing.T) {
+		e := e.with(t)
 		const rc = "/etc/rc.conf.local"
 		good := e.read("server2", rc)
 		drift := func(s string) {
@@ -98,6 +100,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("symlink in a jail root", func(t *testing.T) {
+		e := e.with(t)
 		// The jail's resolv.conf becomes a link to a host file, as a
 		// compromised jail could make it.
 		const inJail = "/usr/jails/app1/etc/resolv.conf"
@@ -146,6 +149,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("destroy", func(t *testing.T) {
+		e := e.with(t)
 		top := exampleTopology(t)
 		e.writeTopology(edit(t, top, "      - { name: db1,  tier: data, ip: 10.20.2.11 }\n", ""))
 		r := e.run("plan", "--detailed-exitcode", e.topo)
@@ -179,6 +183,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("secrets", func(t *testing.T) {
+		e := e.with(t)
 		for _, r := range outputs {
 			if strings.Contains(r.stdout+r.stderr, e.cookie) {
 				t.Errorf("the cookie is in the output of arbo %s", strings.Join(r.args, " "))

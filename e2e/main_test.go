@@ -108,6 +108,14 @@ func newEnv(t *testing.T, topology string, opts ...lab.Option) *env {
 	return e
 }
 
+// with returns the env for a subtest: its helpers must fail the subtest,
+// not the parent.
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 func (e *env) writeTopology(s string) {
 	e.t.Helper()
 	if err := os.WriteFile(e.topo, []byte(s), 0o644); err != nil {

@@ -1,0 +1,183 @@
+//go:build linux
+
+package e2e
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/arbo-project/arbo/internal/lab"
+)
+
+// TestOwnership: files and jails that exist before arbo's first apply.
+func TestOwnership(t *testing.T) {
+	t.Parallel()
+	const operatorPF = "# the operator's own rules\npass all\n"
+	// A jail of a name the topology uses, made by someone else, with
+	// another address.
+	stranger := "export jail_app2_hostname=\"app2\"\nexport jail_app2_ip=\"lo1|10.99.0.2\"\nexport jail_app2_rootdir=\"/usr/jails/app2\"\n"
+	e := newEnv(t, exampleTopology(t), lab.WithBasejail(),
+		lab.WithFile("server1", "/etc/pf.conf", []byte(operatorPF), 0o644),
+		lab.WithFile("server2", "/usr/local/etc/ezjail/app2", []byte(stranger), 0o644))
+
+	r := e.run("plan", e.topo)
+	e.want(r, 1, "/etc/pf.conf.arbo-orig", "jail app2 exists but arbo does not own it", "10.99.0.2")
+	before := e.snapshotAll()
+	r = e.run("apply", "--auto-approve", "--confirm-timeout", confirmTimeout, e.topo)
+	e.want(r, 1, "jail app2")
+	e.unchangedSince(before)
+
+	// The other machines can be applied on their own; server2 is left alone.
+	e.applyOK("--host", "server1", "--host", "gate")
+	if got := e.read("server1", "/etc/pf.conf.arbo-orig"); got != operatorPF {
+		t.Errorf("/etc/pf.conf.arbo-orig = %q, want the operator's file", got)
+	}
+	if got := e.read("server1", "/etc/pf.conf"); got == operatorPF {
+		t.Error("/etc/pf.conf was not taken over")
+	}
+	if got := e.read("server2", "/usr/local/etc/ezjail/app2"); got != stranger {
+		t.Errorf("the stranger's jail config was changed:\n%s", got)
+	}
+	if e.exists("server2", "/usr/jails/app2") {
+		t.Error("arbo made a jail root for app2")
+	}
+	for _, c := range e.calls("server2") {
+		if !slices.Contains([]string{"jls", "ifconfig", "netstat"}, c.Argv[0]) {
+			t.Errorf("arbo acted on server2: %v", c.Argv)
+		}
+	}
+	// A second apply keeps the original, not arbo's own previous version.
+	e.applyOK("--host", "server1")
+	if got := e.read("server1", "/etc/pf.conf.arbo-orig"); got != operatorPF {
+		t.Errorf("/etc/pf.conf.arbo-orig was overwritten: %q", got)
+	}
+}
+
+// TestGatewayRejectsConfig: pfSense restores a backup when it rejects
+// config.xml, and exits 0; arbo must notice by reading the file back.
+func TestGatewayRejectsConfig(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, exampleTopology(t), lab.WithBasejail())
+	factory := e.read("gate", "/cf/conf/config.xml")
+	if err := e.lab.Machine("gate").RejectNextConfig(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("apply", "--auto-approve", "--confirm-timeout", confirmTimeout, e.topo)
+	e.want(r, 1, "# gate: FAILED", "did not keep", "# server1: ok", "# server2: ok")
+	if got := e.read("gate", "/cf/conf/config.xml"); got != factory {
+		t.Error("gate: config.xml is not the restored previous version")
+	}
+	for _, h := range []string{"server1", "server2"} {
+		if e.exists(h, "/etc/pf.conf.arbo-new") || !e.exists(h, "/var/run/lab/pf.enabled") {
+			t.Errorf("%s: the hosts' apply did not finish", h)
+		}
+	}
+	// The fault was one shot: the next apply finishes the gateway.
+	r = e.applyOK()
+	if strings.Contains(r.stdout, "# server1") && !strings.Contains(r.stdout, "# server1: ok (0 steps done)") {
+		t.Errorf("the re-apply worked on server1 again:\n%s", r)
+	}
+	if e.read("gate", "/cf/conf/config.xml") == factory {
+		t.Error("gate: config.xml still the factory one")
+	}
+	e.converged()
+}
+
+// TestSSH: host keys are verified, new ones recorded only when asked, and
+// jump hosts work.
+func TestSSH(t *testing.T) {
+	t.Parallel()
+	jump := edit(t, exampleTopology(t), "ssh:                                 # defaults for every machine; each may override any key\n  user: root\n",
+		"ssh:\n  user: root\n  jump: gate\n")
+	e := newEnv(t, exampleTopology(t), lab.WithBasejail())
+
+	t.Run("trust new hosts", func(t *testing.T) {
+		e := e.with(t)
+		kh := filepath.Join(e.dir, "known_hosts.empty")
+		if err := os.WriteFile(kh, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := os.ReadFile(e.lab.SSHConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := filepath.Join(e.dir, "ssh_config.empty-known-hosts")
+		if err := os.WriteFile(own, []byte(strings.ReplaceAll(string(cfg), e.lab.KnownHosts(), kh)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e.want(e.runWith(own, "plan", e.topo), 1, "known_hosts")
+		if b, _ := os.ReadFile(kh); len(b) != 0 {
+			t.Errorf("known_hosts written without --trust-new-hosts:\n%s", b)
+		}
+		e.want(e.runWith(own, "plan", "--trust-new-hosts", e.topo), 0)
+		b, _ := os.ReadFile(kh)
+		for _, name := range e.machines() {
+			addr := e.lab.Machine(name).Addr
+			if !strings.Contains("\n"+string(b), "\n"+knownhosts.Normalize(addr.String())+" ") {
+				t.Errorf("known_hosts lacks %s (%s):\n%s", name, addr, b)
+			}
+		}
+		e.want(e.runWith(own, "plan", e.topo), 0) // now known
+	})
+
+	t.Run("jump", func(t *testing.T) {
+		e := e.with(t)
+		jumpFile := filepath.Join(e.dir, "jump.yaml")
+		if err := os.WriteFile(jumpFile, []byte(jump), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e.want(e.run("plan", jumpFile), 0)
+		log := e.lab.Machine("gate").SSHDLog()
+		for _, h := range []string{"server1", "server2"} {
+			a := e.lab.Machine(h).Addr
+			if want := "target " + a.Addr().String() + " port " + strconv.Itoa(int(a.Port())); !strings.Contains(log, want) {
+				t.Errorf("%s was not reached through the gateway: its sshd log lacks %q", h, want)
+			}
+		}
+	})
+
+	t.Run("changed host key", func(t *testing.T) {
+		e := e.with(t)
+		m := e.lab.Machine("server1")
+		if err := m.ChangeHostKey(); err != nil {
+			t.Fatal(err)
+		}
+		fp := hostKeyFingerprint(t, m.Addr.String())
+		r := e.run("plan", e.topo)
+		e.want(r, 1, "server1", fp)
+		// --trust-new-hosts never replaces a key.
+		r = e.run("plan", "--trust-new-hosts", e.topo)
+		e.want(r, 1, fp)
+		before := e.snapshotAll()
+		e.want(e.run("apply", "--auto-approve", "--trust-new-hosts", e.topo), 1, fp)
+		e.unchangedSince(before)
+	})
+}
+
+// hostKeyFingerprint asks an SSH server for its host key, as an attacker's
+// server would show it.
+func hostKeyFingerprint(t *testing.T, addr string) string {
+	t.Helper()
+	var fp string
+	errSeen := errors.New("seen")
+	cfg := &ssh.ClientConfig{User: "root", Timeout: 10 * time.Second,
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			fp = ssh.FingerprintSHA256(key)
+			return errSeen
+		}}
+	_, err := ssh.Dial("tcp", addr, cfg)
+	if fp == "" {
+		t.Fatalf("no host key from %s: %v", addr, err)
+	}
+	return fp
+}
