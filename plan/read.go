@@ -85,30 +85,16 @@ const factsScript = "jls name; echo '--arbo--'; ifconfig -l; echo '--arbo--'; ne
 // state, lo1 and the routes. It changes nothing.
 func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 	s := &Snapshot{Machine: d.Name, Files: map[string]FileState{}, Users: map[string]map[string]int{}, Groups: map[string]map[string]int{}}
-	first, err := t.ReadFiles(ctx, []string{ManifestPath, "/etc/passwd", "/etc/group"})
-	if err != nil {
-		return nil, fmt.Errorf("machine %s: read: %w", d.Name, err)
-	}
-	if b, ok := first[ManifestPath]; ok {
-		m, err := parseManifest(b)
-		if err != nil {
-			return nil, fmt.Errorf("machine %s: %w (move it away to let arbo start over)", d.Name, err)
-		}
-		s.Manifest = m
-	}
-	s.Users[""] = parseIDs(first["/etc/passwd"])
-	s.Groups[""] = parseIDs(first["/etc/group"])
 
+	// The paths the desired state names are known before anything is read;
+	// only the ones the manifest adds (files arbo wrote before and may have
+	// to remove) wait for it. Both go out at once, so a plan costs one wave
+	// of reads per machine, not two.
 	sensitive := map[string]bool{}
 	paths := map[string]bool{}
 	for _, f := range d.Files {
 		paths[f.Path] = true
 		sensitive[f.Path] = f.Sensitive
-	}
-	if s.Manifest != nil {
-		for _, f := range s.Manifest.Files {
-			paths[f.Path] = true
-		}
 	}
 	jailRoots := map[string]bool{}
 	for _, j := range d.Jails {
@@ -127,41 +113,84 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 	if d.Kind == state.KindHost {
 		paths[PFStaged] = true
 	}
-	list := sortedKeys(paths)
+	known := sortedKeys(paths)
 
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	var contents map[string][]byte
-	g.Go(func() error {
-		var err error
-		contents, err = t.ReadFiles(gctx, list)
-		return err
-	})
+	contents := map[string][]byte{}
 	stats := map[string]fs.FileInfo{}
-	g.Go(func() error {
-		// Lstat, bounded: the connection's SFTP client pipelines requests.
-		sg, sctx := errgroup.WithContext(gctx)
-		sg.SetLimit(16)
-		for _, p := range list {
-			sg.Go(func() error {
-				if sctx.Err() != nil {
-					return sctx.Err()
-				}
-				fi, err := t.Lstat(p)
-				if errors.Is(err, fs.ErrNotExist) {
+	// readAll reads the files of list and lstats them, into contents and stats.
+	readAll := func(list []string) error {
+		rg, rctx := errgroup.WithContext(gctx)
+		rg.Go(func() error {
+			got, err := t.ReadFiles(rctx, list)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			for p, b := range got {
+				contents[p] = b
+			}
+			mu.Unlock()
+			return nil
+		})
+		rg.Go(func() error {
+			// Lstat, bounded: the connection's SFTP client pipelines requests.
+			sg, sctx := errgroup.WithContext(rctx)
+			sg.SetLimit(16)
+			for _, p := range list {
+				sg.Go(func() error {
+					if sctx.Err() != nil {
+						return sctx.Err()
+					}
+					fi, err := t.Lstat(p)
+					if errors.Is(err, fs.ErrNotExist) {
+						return nil
+					}
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					stats[p] = fi
+					mu.Unlock()
 					return nil
-				}
-				if err != nil {
-					return err
-				}
-				mu.Lock()
-				stats[p] = fi
-				mu.Unlock()
-				return nil
-			})
+				})
+			}
+			return sg.Wait()
+		})
+		return rg.Wait()
+	}
+	var extra []string
+	var manifestErr error
+	g.Go(func() error {
+		first, err := t.ReadFiles(gctx, []string{ManifestPath, "/etc/passwd", "/etc/group"})
+		if err != nil {
+			return err
 		}
-		return sg.Wait()
+		if b, ok := first[ManifestPath]; ok {
+			m, err := parseManifest(b)
+			if err != nil {
+				manifestErr = fmt.Errorf("machine %s: %w (move it away to let arbo start over)", d.Name, err)
+				return manifestErr
+			}
+			s.Manifest = m
+		}
+		s.Users[""] = parseIDs(first["/etc/passwd"])
+		s.Groups[""] = parseIDs(first["/etc/group"])
+		if s.Manifest == nil {
+			return nil
+		}
+		for _, f := range s.Manifest.Files {
+			if !paths[f.Path] {
+				extra = append(extra, f.Path)
+			}
+		}
+		if len(extra) == 0 {
+			return nil
+		}
+		return readAll(extra)
 	})
+	g.Go(func() error { return readAll(known) })
 	if d.Kind == state.KindHost {
 		g.Go(func() error {
 			for _, p := range []string{EzjailAdmin, BasejailDir} {
@@ -191,7 +220,15 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 		})
 	}
 	if err := g.Wait(); err != nil {
+		if manifestErr != nil {
+			return nil, manifestErr
+		}
 		return nil, fmt.Errorf("machine %s: read: %w", d.Name, err)
+	}
+	list := known
+	if len(extra) > 0 {
+		list = append(append([]string(nil), known...), extra...)
+		sort.Strings(list)
 	}
 	for _, p := range list {
 		fi, ok := stats[p]
