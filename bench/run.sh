@@ -115,8 +115,18 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$RUNS"); do
 	echo "bench: round $i/$RUNS" >&2
 	lab=$work/lab$i
-	timeout "$CMD_TIMEOUT" "$bin/arbo-lab" up "$topo" --dir "$lab" --emu "$bin/lab-emu" >"$work/up$i.log" 2>&1 ||
-		{ tail -20 "$work/up$i.log" >&2; die "arbo-lab up failed"; }
+	# up can lose a race for a loopback port with other labs on the box:
+	# a failed up cleans after itself, so try again.
+	for try in 1 2 3; do
+		if timeout "$CMD_TIMEOUT" "$bin/arbo-lab" up "$topo" --dir "$lab" --emu "$bin/lab-emu" >"$work/up$i.log" 2>&1; then
+			break
+		fi
+		tail -3 "$work/up$i.log" >&2
+		timeout 120 "$bin/arbo-lab" down --dir "$lab" >/dev/null 2>&1 || true
+		rm -rf "$lab"
+		[[ $try == 3 ]] && die "arbo-lab up failed 3 times"
+		echo "bench: arbo-lab up failed; again" >&2
+	done
 	timed first-apply 0 "$bin/arbo" apply --bootstrap --auto-approve --confirm-timeout 3s --ssh-config "$(ssh_cfg)" "$topo"
 	timed floor 0 "$bin/floor" -manifest "$manifest" -ssh-config "$(ssh_cfg)"
 	timed noop-plan 0 "$bin/arbo" plan --detailed-exitcode --ssh-config "$(ssh_cfg)" "$topo"

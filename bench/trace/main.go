@@ -5,7 +5,7 @@
 // each phase, and per machine the operations in order with their start
 // offsets (-v), to find where a run spends its time.
 //
-//	trace -ssh-config LAB/ssh_config [-apply] [-bootstrap] [-v] topology.yaml
+//	trace -ssh-config LAB/ssh_config [-apply] [-bootstrap] [-v] [-cpuprofile F] topology.yaml
 //
 // It is a measuring tool for bench/run.sh's report, not part of arbo.
 package main
@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -107,12 +108,28 @@ func main() {
 	bootstrap := flag.Bool("bootstrap", false, "plan with --bootstrap")
 	confirm := flag.Duration("confirm-timeout", 3*time.Second, "as apply --confirm-timeout")
 	verbose := flag.Bool("v", false, "print every operation")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run (go tool pprof) to this file")
 	flag.Parse()
 	if flag.NArg() != 1 || *cfg == "" {
 		fmt.Fprintln(os.Stderr, "usage: trace -ssh-config LAB/ssh_config [-apply] [-bootstrap] [-v] topology.yaml")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), *cfg, *doApply, *bootstrap, *confirm, *verbose); err != nil {
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "trace:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "trace:", err)
+			os.Exit(1)
+		}
+	}
+	err := run(flag.Arg(0), *cfg, *doApply, *bootstrap, *confirm, *verbose)
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "trace:", err)
 		os.Exit(1)
 	}
