@@ -140,9 +140,8 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 	return nil
 }
 
-// progress prints which machine is at which step, on stderr.
+// progress shows which machine is at which step on stderr: live on a
+// terminal, plain lines otherwise.
 func progress(g *globalOptions) func(machine, step string) {
-	return func(machine, step string) {
-		fmt.Fprintf(g.stderr, "%s: %s\n", machine, step)
-	}
+	return view.NewProgress(g.stderr, ui.IsTerminal(g.stderr)).Step
 }
