@@ -92,7 +92,9 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 	var locked []string
 	unlock := func() {
 		for _, n := range locked {
-			_ = Unlock(context.WithoutCancel(ctx), sess.Targets[n])
+			if Unlock(context.WithoutCancel(ctx), sess.Targets[n]) != nil {
+				unlockAgain(ctx, env.Redial, n)
+			}
 		}
 	}
 	for _, n := range names {
@@ -167,6 +169,25 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 	run(hosts)
 	run(gw) // the gateway after the hosts: its routes point at them
 	return res, nil
+}
+
+// unlockAgain releases a machine's lock over a new connection: when the
+// run's connection was cut, the lock would otherwise stay held until it
+// goes stale, and every run until then would be refused (exit 4).
+func unlockAgain(ctx context.Context, redial Dialer, machine string) {
+	if redial == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	t, err := redial(ctx, machine)
+	if err != nil {
+		return
+	}
+	if c, ok := t.(interface{ Close() error }); ok {
+		defer c.Close()
+	}
+	_ = Unlock(ctx, t)
 }
 
 // staleness compares the reviewed plan with one made again under the locks.
