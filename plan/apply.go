@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path"
 	"slices"
 	"sort"
@@ -229,10 +230,13 @@ type applier struct {
 	done  []string
 	man   *Manifest
 	owned map[string]ManifestFile // files arbo owns now, as far as this run got
+	mu    sync.Mutex              // guards done and owned while files are written in parallel
 	snap  *Snapshot
 }
 
 func (a *applier) step(s string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.done = append(a.done, s)
 	if a.env.Progress != nil {
 		a.env.Progress(a.name, s)
@@ -359,16 +363,15 @@ func (a *applier) host() error {
 	}
 	// 2. Host files outside jail roots; pf's file is staged, not live.
 	hostFiles, jailFiles := a.fileActions()
-	for _, act := range hostFiles {
+	if err := a.writeAll(hostFiles, func(act Action) error {
 		f := a.d.File(act.Target)
 		target := f.Path
 		if f.Path == PFPath {
 			target = PFStaged
 		}
-		if err := a.write(*f, target, act.TakeOver); err != nil {
-			return err
-		}
-		a.step(describe(act))
+		return a.write(*f, target, act.TakeOver)
+	}); err != nil {
+		return err
 	}
 	// 3. rc.conf live without a reboot: lo1, then the static routes.
 	for _, act := range a.has(OpCloneup, KindNet) {
@@ -377,19 +380,10 @@ func (a *applier) host() error {
 		}
 		a.step(describe(act))
 	}
-	for _, act := range a.has(OpRoute, KindNet) {
-		dest, via := act.Args[0], act.Args[1]
-		kind := "-host"
-		if p, err := parsePrefix(dest); err == nil && !p.IsSingleIP() {
-			kind = "-net"
+	if routes := a.has(OpRoute, KindNet); len(routes) > 0 {
+		if err := a.routes(routes); err != nil {
+			return err
 		}
-		d := strings.TrimSuffix(strings.TrimSuffix(dest, "/32"), "/128")
-		if _, err := a.cmd("route", "add", kind, d, via); err != nil {
-			if _, err2 := a.cmd("route", "change", kind, d, via); err2 != nil {
-				return fmt.Errorf("route to %s via %s: %w", dest, via, err)
-			}
-		}
-		a.step(describe(act))
 	}
 	// 4. Jails that do not exist yet, after their flavour exists.
 	for _, act := range a.has(OpCreate, KindJail) {
@@ -426,15 +420,14 @@ func (a *applier) host() error {
 			}
 		}
 	}
-	for _, act := range jailFiles {
+	if err := a.writeAll(jailFiles, func(act Action) error {
 		f := a.d.File(act.Target)
 		if err := a.t.CheckNoSymlinks(path.Join(JailDir, f.Jail), f.Path); err != nil {
 			return err
 		}
-		if err := a.write(*f, f.Path, act.TakeOver); err != nil {
-			return err
-		}
-		a.step(describe(act))
+		return a.write(*f, f.Path, act.TakeOver)
+	}); err != nil {
+		return err
 	}
 	// 6. Validate before activating.
 	pfReload := len(a.has(OpReload, KindPF)) > 0
@@ -530,6 +523,54 @@ func (a *applier) host() error {
 			return err
 		}
 		delete(a.owned, act.Target)
+		a.step(describe(act))
+	}
+	return nil
+}
+
+// routesScript brings static routes live in one session (one line: csh,
+// root's shell on older FreeBSD, cannot take a quoted newline): a route per
+// stdin line "FAMILY KIND DEST GATEWAY", added, or changed when it exists.
+// The script is a constant; the routes are data on stdin, each field an
+// address arbo parsed, so nothing from the topology becomes shell code.
+const routesScript = `while read -r fam kind dest via; do ` +
+	`route -q add "$fam" "$kind" "$dest" "$via" >/dev/null 2>&1 || ` +
+	`route -q change "$fam" "$kind" "$dest" "$via" >/dev/null || ` +
+	`{ echo "route to $dest via $via: neither add nor change worked" >&2; exit 1; }; done`
+
+// routes adds every missing static route in one SSH session rather than
+// one per route: a cluster has hosts × jails of them.
+func (a *applier) routes(acts []Action) error {
+	var in strings.Builder
+	for _, act := range acts {
+		dest, err := netip.ParsePrefix(act.Args[0])
+		if err != nil {
+			return fmt.Errorf("route %s: %w", act.Args[0], err)
+		}
+		via, err := netip.ParseAddr(act.Args[1])
+		if err != nil {
+			return fmt.Errorf("route %s via %s: %w", act.Args[0], act.Args[1], err)
+		}
+		fam, kind, d := "-inet", "-host", dest.Addr().String()
+		if dest.Addr().Is6() {
+			fam = "-inet6"
+		}
+		if !dest.IsSingleIP() {
+			kind, d = "-net", dest.String()
+		}
+		fmt.Fprintf(&in, "%s %s %s %s\n", fam, kind, d, via)
+	}
+	if err := a.ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted before the routes: %w", err)
+	}
+	r, err := a.t.Run(a.ctx, []string{"/bin/sh", "-c", routesScript}, remote.RunOpts{Stdin: strings.NewReader(in.String())})
+	if err != nil {
+		return err
+	}
+	if r.Exit != 0 {
+		return fmt.Errorf("static routes: %s", strings.TrimSpace(string(r.Stderr)))
+	}
+	for _, act := range acts {
 		a.step(describe(act))
 	}
 	return nil
@@ -757,9 +798,34 @@ func (a *applier) write(f state.File, target string, takeOver bool) error {
 		return err
 	}
 	if target == f.Path {
+		a.mu.Lock()
 		a.owned[f.Path] = ManifestFile{Path: f.Path, SHA256: digestOf(f.Content), Jail: f.Jail}
+		a.mu.Unlock()
 	}
 	return nil
+}
+
+// writeParallel bounds the writes in flight on one connection: the SFTP
+// client pipelines them, and a few at once hide the round trips without
+// crowding the server.
+const writeParallel = 8
+
+// writeAll runs write for every action, several at once, and records each
+// done step. Which files land before a failure varies; each file is whole
+// either way, and the manifest records exactly those that did.
+func (a *applier) writeAll(acts []Action, write func(Action) error) error {
+	var g errgroup.Group
+	g.SetLimit(writeParallel)
+	for _, act := range acts {
+		g.Go(func() error {
+			if err := write(act); err != nil {
+				return err
+			}
+			a.step(describe(act))
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 func orHost(root string) string {

@@ -22,8 +22,13 @@ func fakeHost(m *memTarget) {
 	running := map[string]bool{}
 	ifaces := "lo0 em0"
 	routes := ""
-	m.run = func(argv []string) remote.Result {
+	m.run = func(argv []string, stdin string) remote.Result {
 		switch {
+		case argv[0] == "/bin/sh" && argv[2] == routesScript:
+			for _, l := range strings.Split(strings.TrimSpace(stdin), "\n") {
+				f := strings.Fields(l) // family kind dest gateway
+				routes += f[2] + " " + f[3] + " UGHS\n"
+			}
 		case argv[0] == "/bin/sh":
 			var names []string
 			for n := range running {
@@ -32,8 +37,6 @@ func fakeHost(m *memTarget) {
 			return remote.Result{Stdout: []byte(strings.Join(names, "\n") + "\n--arbo--\n" + ifaces + "\n--arbo--\n" + routes)}
 		case strings.Join(argv, " ") == "service netif cloneup":
 			ifaces += " lo1"
-		case argv[0] == "route" && argv[1] == "add":
-			routes += argv[3] + " " + argv[4] + " UGHS\n"
 		case argv[0] == "mkdir":
 			if m.dirs[argv[1]] {
 				return remote.Result{Exit: 1}

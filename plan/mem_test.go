@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -18,7 +19,7 @@ type memTarget struct {
 	mu    sync.Mutex
 	files map[string]memFile
 	dirs  map[string]bool
-	run   func(argv []string) remote.Result
+	run   func(argv []string, stdin string) remote.Result
 	calls [][]string
 }
 
@@ -81,13 +82,21 @@ func (m *memTarget) stat(p string) (fs.FileInfo, error) {
 func (m *memTarget) Stat(p string) (fs.FileInfo, error)  { return m.stat(p) }
 func (m *memTarget) Lstat(p string) (fs.FileInfo, error) { return m.stat(p) }
 
-func (m *memTarget) Run(_ context.Context, argv []string, _ remote.RunOpts) (remote.Result, error) {
+func (m *memTarget) Run(_ context.Context, argv []string, o remote.RunOpts) (remote.Result, error) {
+	var stdin string
+	if o.Stdin != nil {
+		b, err := io.ReadAll(o.Stdin)
+		if err != nil {
+			return remote.Result{}, err
+		}
+		stdin = string(b)
+	}
 	m.mu.Lock()
 	m.calls = append(m.calls, argv)
 	h := m.run
 	m.mu.Unlock()
 	if h != nil {
-		return h(argv), nil
+		return h(argv, stdin), nil
 	}
 	return remote.Result{}, nil
 }

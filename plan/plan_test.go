@@ -3,6 +3,9 @@ package plan
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -293,7 +296,7 @@ func TestCounts(t *testing.T) {
 func TestLock(t *testing.T) {
 	ctx := context.Background()
 	m := newMem()
-	m.run = func(argv []string) remote.Result {
+	m.run = func(argv []string, stdin string) remote.Result {
 		if argv[0] == "mkdir" {
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -341,7 +344,7 @@ func TestLockWait(t *testing.T) {
 	ctx := context.Background()
 	m := newMem()
 	tries := 0
-	m.run = func(argv []string) remote.Result {
+	m.run = func(argv []string, stdin string) remote.Result {
 		if argv[0] == "mkdir" {
 			tries++
 			if tries < 3 { // held by another run for the first two tries
@@ -360,5 +363,53 @@ func TestLockWait(t *testing.T) {
 	}
 	if tries != 3 {
 		t.Fatalf("tries = %d, want 3", tries)
+	}
+}
+
+// TestRoutesScript runs the constant routes script through a real sh with a
+// stand-in route(8): every line is added, an existing route is changed, and
+// a route that can be neither fails the script naming it.
+func TestRoutesScript(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	fake := "#!/bin/sh\necho \"$*\" >> " + log + "\n" +
+		"case \"$*\" in\n" +
+		"  '-q add -inet -host 10.0.0.2 192.168.2.2') exit 1 ;;\n" + // exists already
+		"  *10.0.0.9*) exit 1 ;;\n" + // neither works
+		"esac\n"
+	if err := os.WriteFile(filepath.Join(dir, "route"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(stdin string) (string, error) {
+		cmd := exec.Command("/bin/sh", "-c", routesScript)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("-inet -host 10.0.0.1 192.168.2.2\n-inet -host 10.0.0.2 192.168.2.2\n-inet6 -host fd00::1 fd00::2\n"); err != nil {
+		t.Fatalf("script failed: %v %s", err, out)
+	}
+	got, _ := os.ReadFile(log)
+	want := "-q add -inet -host 10.0.0.1 192.168.2.2\n" +
+		"-q add -inet -host 10.0.0.2 192.168.2.2\n" +
+		"-q change -inet -host 10.0.0.2 192.168.2.2\n" +
+		"-q add -inet6 -host fd00::1 fd00::2\n"
+	if string(got) != want {
+		t.Fatalf("route calls:\n%s\nwant:\n%s", got, want)
+	}
+	out, err := run("-inet -host 10.0.0.9 192.168.2.2\n")
+	if err == nil || !strings.Contains(out, "route to 10.0.0.9 via 192.168.2.2") {
+		t.Fatalf("a failing route must fail the script, naming it: %v %q", err, out)
+	}
+}
+
+// The constant scripts arbo runs must pass remote's quoting, which refuses
+// what csh cannot take (a newline, a "!").
+func TestScriptsQuote(t *testing.T) {
+	for _, s := range []string{routesScript, factsScript} {
+		if _, err := remote.Quote([]string{"/bin/sh", "-c", s}); err != nil {
+			t.Errorf("%v", err)
+		}
 	}
 }
