@@ -50,7 +50,7 @@ type MachineResult struct {
 
 // Result is the outcome of a whole apply.
 type Result struct {
-	Machines []MachineResult `json:"machines"`
+	Machines []MachineResult `json:"machines"` // never null: [] when nothing ran
 	Locked   bool            `json:"locked,omitempty"`
 	Stale    bool            `json:"stale,omitempty"`
 	Error    string          `json:"error,omitempty"`

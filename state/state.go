@@ -48,22 +48,22 @@ const (
 
 // Reload is an action that follows a file change.
 type Reload struct {
-	Kind   string
-	Target string // a jail name or service name, when the kind needs one
+	Kind   string `json:"kind"`
+	Target string `json:"target,omitempty"` // a jail name or service name, when the kind needs one
 }
 
 // Jail is a jail a host must have.
 type Jail struct {
-	Name       string
-	SafeName   string
-	Hostname   string // <name>.<domain>
-	IP         string // ezjail's iface|addr[,iface|addr…]
-	Tier       string
-	Data       bool // a data-tier jail: never deleted without --allow-destroy
-	Flavour    string
-	Packages   []string // installed from the host into the jail root
-	StartAfter []string
-	Root       string // /usr/jails/<name>
+	Name       string   `json:"name"`
+	SafeName   string   `json:"safename"`
+	Hostname   string   `json:"hostname"` // <name>.<domain>
+	IP         string   `json:"ip"`       // ezjail's iface|addr[,iface|addr…]
+	Tier       string   `json:"tier"`
+	Data       bool     `json:"data,omitempty"` // a data-tier jail: never deleted without --allow-destroy
+	Flavour    string   `json:"flavour,omitempty"`
+	Packages   []string `json:"packages,omitempty"` // installed from the host into the jail root
+	StartAfter []string `json:"start_after,omitempty"`
+	Root       string   `json:"root"` // /usr/jails/<name>
 }
 
 // Machine is everything one machine must look like.
@@ -81,8 +81,8 @@ type Machine struct {
 
 // Route is a static route to bring live.
 type Route struct {
-	Dest string // e.g. 10.20.1.12/32
-	Via  string
+	Dest string `json:"dest"` // e.g. 10.20.1.12/32
+	Via  string `json:"via"`
 }
 
 // Sort puts files in path order and jails in name order so that output is

@@ -171,6 +171,11 @@ func ApplyText(w io.Writer, st ui.Style, r *plan.Result) error {
 
 // ApplyJSON prints the apply summary document.
 func ApplyJSON(w io.Writer, r *plan.Result) error {
+	if r.Machines == nil {
+		cp := *r
+		cp.Machines = []plan.MachineResult{}
+		r = &cp
+	}
 	return WriteJSON(w, struct {
 		FormatVersion int `json:"format_version"`
 		*plan.Result

@@ -63,6 +63,11 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 	}
 	var pr *deploy.Prepared
 	saved := plan.IsPlan(b)
+	// Refuse before connecting anywhere: a pipeline that forgot both options
+	// should fail at once, not after planning every machine.
+	if !saved && !o.autoApprove && !o.interactive(g) {
+		return errors.New(noApprovalMsg)
+	}
 	topology := file
 	var p *plan.Plan
 	if saved {
@@ -108,9 +113,6 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 		return nil
 	}
 	if !saved && !o.autoApprove {
-		if !ui.IsTerminal(g.stdin) || !ui.IsTerminal(g.stdout) {
-			return errors.New("apply needs approval and there is no terminal to ask on: review a plan and pass --auto-approve, or apply a saved plan (arbo plan --out plan.json, then arbo apply plan.json)")
-		}
 		_ = view.PlanText(g.stdout, g.style, pr.Plan)
 		fmt.Fprint(g.stdout, "\nDo you want to apply this plan? Only 'yes' will be accepted: ")
 		answer, _ := bufio.NewReader(g.stdin).ReadString('\n')
@@ -138,6 +140,14 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 		return ui.Exit(ui.ExitError)
 	}
 	return nil
+}
+
+const noApprovalMsg = "apply needs approval and there is no terminal to ask on: review a plan and pass --auto-approve, or apply a saved plan (arbo plan --out plan.json, then arbo apply plan.json)"
+
+// interactive reports whether apply can ask for approval: both its input
+// and its output are a terminal.
+func (o applyOptions) interactive(g *globalOptions) bool {
+	return ui.IsTerminal(g.stdin) && ui.IsTerminal(g.stdout)
 }
 
 // progress shows which machine is at which step on stderr: live on a
