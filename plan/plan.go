@@ -73,10 +73,10 @@ type MachinePlan struct {
 	Name     string            `json:"name"`
 	Kind     string            `json:"kind"`
 	Actions  []Action          `json:"actions"`
-	Files    []PlannedFile     `json:"files"`
+	Files    []PlannedFile     `json:"files,omitempty"`
 	Jails    []state.Jail      `json:"jails"`
 	Routes   []state.Route     `json:"routes,omitempty"`
-	Reads    map[string]string `json:"reads"` // path → sha256 of what was read ("" = absent)
+	Reads    map[string]string `json:"reads,omitempty"` // path → sha256 of what was read ("" = absent)
 	Warnings []string          `json:"warnings,omitempty"`
 	Error    string            `json:"error,omitempty"` // why nothing can be done on this machine
 	Release  string            `json:"release,omitempty"`
