@@ -367,10 +367,7 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 		if _, err := newKey(filepath.Join(m.State, hostKeyName), "root@"+name); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(mp.sshdConfigPath(), []byte(sshdConfig(*mp, authKeys, kind == kindGateway)), 0o600); err != nil {
-			return nil, err
-		}
-		err = startSSHD(mp)
+		err = startSSHDOnFreePort(mp, authKeys, kind == kindGateway)
 		if werr := writeState(dir, st); err == nil {
 			err = werr
 		}

@@ -89,6 +89,25 @@ func startSSHD(m *machineState) error {
 	return nil
 }
 
+// startSSHDOnFreePort writes the machine's sshd_config and starts sshd on
+// m.SSHDPort. That port was free only until someone else bound it (another
+// lab, a client's ephemeral port): when sshd lost that race, it takes
+// another port and tries again.
+func startSSHDOnFreePort(m *machineState, authKeys string, gateway bool) error {
+	for attempt := 1; ; attempt++ {
+		if err := writeFileAtomic(m.sshdConfigPath(), []byte(sshdConfig(*m, authKeys, gateway)), 0o600); err != nil {
+			return err
+		}
+		err := startSSHD(m)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			return err
+		}
+		if m.SSHDPort, err = freePort("127.0.0.1"); err != nil {
+			return err
+		}
+	}
+}
+
 func stopSSHD(m *machineState) error {
 	if err := stop(m.SSHDPID, m.sshdConfigPath()); err != nil {
 		return fmt.Errorf("machine %s: stop sshd: %w", m.Name, err)
