@@ -35,9 +35,10 @@ func startDetached(cmd *exec.Cmd, logPath string) (int, error) {
 	return cmd.Process.Pid, nil
 }
 
-// alive reports whether pid runs (a zombie does not count) and its command
-// line contains mark, so that a recycled pid is never taken for ours.
-func alive(pid int, mark string) bool {
+// running reports whether pid exists and is not a zombie. It is the check
+// for a child the lab just started: between fork and exec the child's
+// command line is still the parent's, so alive's mark would not match yet.
+func running(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
@@ -45,7 +46,14 @@ func alive(pid int, mark string) bool {
 	if err != nil {
 		return false
 	}
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+	i := bytes.LastIndexByte(stat, ')')
+	return !(i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z')
+}
+
+// alive reports whether pid runs (a zombie does not count) and its command
+// line contains mark, so that a recycled pid is never taken for ours.
+func alive(pid int, mark string) bool {
+	if !running(pid) {
 		return false
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")

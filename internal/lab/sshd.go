@@ -83,7 +83,7 @@ func startSSHD(m *machineState) error {
 		return fmt.Errorf("machine %s: %w", m.Name, err)
 	}
 	m.SSHDPID = pid
-	if err := waitBanner(fmt.Sprintf("127.0.0.1:%d", m.SSHDPort), 10*time.Second, func() bool { return alive(pid, m.sshdConfigPath()) }); err != nil {
+	if err := waitBanner(fmt.Sprintf("127.0.0.1:%d", m.SSHDPort), 10*time.Second, func() bool { return running(pid) }); err != nil {
 		return fmt.Errorf("machine %s: sshd did not come up: %w%s", m.Name, err, logTail(m.sshdLogPath()))
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,5 +48,24 @@ func TestSSHDTakesAnotherPort(t *testing.T) {
 	// The first attempt really met the taken port (the test proves the retry).
 	if log, _ := os.ReadFile(m.sshdLogPath()); !strings.Contains(string(log), "Address already in use") {
 		t.Fatalf("sshd's log does not show the lost bind:\n%s", log)
+	}
+}
+
+// running is the startup check: true for a live process whatever its
+// command line says (between fork and exec it is still the parent's), false
+// once the process has exited.
+func TestRunning(t *testing.T) {
+	if !running(os.Getpid()) {
+		t.Fatal("this process is not running?")
+	}
+	if alive(os.Getpid(), "no such mark in this command line") {
+		t.Fatal("alive ignores its mark")
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if running(cmd.Process.Pid) {
+		t.Fatal("an exited, reaped process counts as running")
 	}
 }
