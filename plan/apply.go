@@ -118,6 +118,7 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 
 	// Re-read under the locks: apply does exactly what was reviewed or nothing.
 	fresh := make(map[string]MachinePlan, len(p.Machines))
+	snaps := make(map[string]*Snapshot, len(p.Machines)) // what apply starts from: read under the locks
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(env.Parallel, 1))
@@ -130,6 +131,7 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 			mp := Diff(sess.Desired[m.Name], snap, p.Options)
 			mu.Lock()
 			fresh[m.Name] = mp
+			snaps[m.Name] = snap
 			mu.Unlock()
 			return nil
 		})
@@ -152,7 +154,7 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				a := &applier{ctx: ctx, c: c, env: env, name: n, t: sess.Targets[n], d: sess.Desired[n], mp: fresh[n], opts: p.Options}
+				a := &applier{ctx: ctx, c: c, env: env, name: n, t: sess.Targets[n], d: sess.Desired[n], mp: fresh[n], snap: snaps[n], opts: p.Options}
 				out[i] = a.run()
 			}()
 		}
@@ -293,11 +295,10 @@ func (a *applier) apply() error {
 	if len(a.mp.Actions) == 0 {
 		return nil
 	}
-	snap, err := Read(a.ctx, a.t, a.d)
-	if err != nil {
-		return err
-	}
-	a.snap = snap
+	// The snapshot read under the locks is the machine as it is: nothing else
+	// may change it while arbo holds its lock, so it is not read a third time.
+	snap := a.snap
+	var err error
 	a.man = &Manifest{FormatVersion: 1, Cluster: a.c.Name, Machine: a.name}
 	if snap.Manifest != nil {
 		a.man.Activated = snap.Manifest.Activated
