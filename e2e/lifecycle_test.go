@@ -168,6 +168,10 @@ func TestLifecycle(t *testing.T) {
 		if len(archives) != 1 {
 			t.Errorf("want one archive of db1, have %v", archives)
 		}
+		// Kept, but never started again at boot: ezjail's norun config.
+		if e.exists("server1", "/usr/local/etc/ezjail/db1") || !e.exists("server1", "/usr/local/etc/ezjail/db1.norun") {
+			t.Error("the retired data jail is still runnable at boot (want ezjail config -r norun)")
+		}
 		e.converged() // retired: not archived again
 
 		r = e.run("plan", "--detailed-exitcode", "--allow-destroy", e.topo)

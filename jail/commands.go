@@ -50,6 +50,12 @@ func ZFSDestroyArgs(dataset string, j state.Jail) []string {
 	return []string{"zfs", "destroy", "-r", dataset + "/" + j.Name}
 }
 
+// NoRunArgs keeps an archived jail that stays on disk (a retired data
+// jail) from starting at boot: ezjail renames its config to <name>.norun.
+func NoRunArgs(j state.Jail) []string {
+	return []string{EzjailAdmin, "config", "-r", "norun", j.Name}
+}
+
 // InstallBasejailArgs installs the basejail and newjail template for
 // release (e.g. 14.2-RELEASE). -r keeps ezjail from asking interactively.
 func InstallBasejailArgs(release string) []string {

@@ -81,14 +81,34 @@ func (e *StaleError) Error() string {
 // reviewed plan p was made from, then applies hosts in parallel and the
 // gateway after them. One machine failing does not stop the others.
 func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, env ApplyEnv) (*Result, error) {
-	res := &Result{}
+	res := &Result{Machines: []MachineResult{}}
+	// A machine that cannot be planned (unreachable, a jail arbo does not
+	// own, no basejail) is refused on its own: arbo touches nothing there,
+	// and the other machines go on (DESIGN.md: one machine failing does not
+	// stop the others).
+	var refused []MachineResult
 	names := make([]string, 0, len(p.Machines))
 	for _, m := range p.Machines {
 		if m.Error != "" {
-			return nil, fmt.Errorf("machine %s: %s", m.Name, m.Error)
+			r := MachineResult{Machine: m.Name, Done: []string{}, Error: "refused, nothing done: " + m.Error}
+			for _, a := range m.Actions {
+				if a.Op != OpConflict {
+					r.NotDone = append(r.NotDone, describe(a))
+				}
+			}
+			refused = append(refused, r)
+			continue
 		}
 		names = append(names, m.Name)
 	}
+	res.Machines = append(res.Machines, refused...)
+	var ok []MachinePlan
+	for _, m := range p.Machines {
+		if m.Error == "" {
+			ok = append(ok, m)
+		}
+	}
+	p = &Plan{FormatVersion: p.FormatVersion, Kind: p.Kind, Cluster: p.Cluster, Topology: p.Topology, TopologySHA: p.TopologySHA, Options: p.Options, Machines: ok}
 	sort.Strings(names) // a fixed order: two runs never each hold half the locks
 	var locked []string
 	unlock := func() {
@@ -499,6 +519,13 @@ func (a *applier) host() error {
 		if _, err := a.cmd(jail.ArchiveArgs(j)...); err != nil {
 			return err
 		}
+		if !a.destroys(j.Name) {
+			// Kept on disk (a data jail without --allow-destroy): it must not
+			// come back at the next boot with ezjail_enable.
+			if _, err := a.cmd(jail.NoRunArgs(j)...); err != nil {
+				return err
+			}
+		}
 		a.retire(j.Name)
 		a.step(describe(act))
 	}
@@ -861,6 +888,15 @@ func (a *applier) release() (string, error) {
 		v = v[:i]
 	}
 	return v, nil
+}
+
+func (a *applier) destroys(jail string) bool {
+	for _, act := range a.has(OpDestroy, KindJail) {
+		if act.Jail == jail {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *applier) retire(name string) {

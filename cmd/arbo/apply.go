@@ -102,8 +102,8 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 		return &ui.StatusError{Code: ui.ExitFindings, Err: &deploy.FindingsError{Report: pr.Report}}
 	}
 	if pr.Plan.HasErrors() {
+		// Those machines are refused and left alone; the others go on.
 		_ = view.PlanText(g.stderr, g.style, pr.Plan)
-		return errors.New("some machines cannot be planned (see above); nothing was changed")
 	}
 	if !pr.Plan.HasChanges() {
 		if o.format == "json" {
