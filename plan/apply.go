@@ -640,22 +640,9 @@ func (a *applier) pfCommitConfirmed() error {
 	if !wasEnabled {
 		prev = "disabled"
 	}
-	const script, marker, pid = "/var/db/arbo/pf-rollback.sh", "/var/db/arbo/pf-confirmed", "/var/run/arbo-pf-rollback.pid"
-	if err := a.t.MkdirAll(StateDir, 0o700); err != nil {
+	secs, err := a.startGuard(rollbackScript, pfGuardPath, pfConfirmed, pfGuardPID, prev)
+	if err != nil {
 		return err
-	}
-	if err := a.t.Remove(marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := a.t.WriteFileAtomic(script, []byte(rollbackScript), 0o700, 0, 0); err != nil {
-		return err
-	}
-	secs := int(a.env.ConfirmTimeout / time.Second)
-	if secs < 1 {
-		secs = 60
-	}
-	if _, err := a.cmd("daemon", "-f", "-p", pid, "/bin/sh", script, strconv.Itoa(secs), prev); err != nil {
-		return fmt.Errorf("starting the rollback timer (nothing was loaded): %w", err)
 	}
 	if _, err := a.cmd("pfctl", "-f", PFStaged); err != nil {
 		return err
@@ -667,14 +654,9 @@ func (a *applier) pfCommitConfirmed() error {
 	}
 	// Only a new connection proves the rules let the operator in.
 	if err := a.probe(); err != nil {
-		wait := time.Duration(secs)*time.Second + 2*time.Second
-		time.Sleep(wait)
-		if err2 := a.probe(); err2 != nil {
-			return fmt.Errorf("after loading the new pf rules a new SSH connection failed (%v), and still fails after the rollback timer: check the machine's console", err)
-		}
-		return fmt.Errorf("the new pf rules would lock SSH out (a new connection failed: %v): the on-box timer restored the previous rules after %d s; fix the topology's management networks", err, secs)
+		return a.rolledBack(err, secs, "the new pf rules", "the previous rules")
 	}
-	if err := a.t.WriteFileAtomic(marker, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
+	if err := a.t.WriteFileAtomic(pfConfirmed, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
 		return err
 	}
 	pf := a.d.File(PFPath)
@@ -687,6 +669,66 @@ func (a *applier) pfCommitConfirmed() error {
 	a.man.Activated.PF = digestOf(pf.Content)
 	a.owned[PFPath] = ManifestFile{Path: PFPath, SHA256: a.man.Activated.PF}
 	return nil
+}
+
+// Where the commit-confirmed guards keep their script, confirmation marker
+// and pid file. All fixed: nothing in a guard's command line comes from the
+// topology.
+const (
+	pfGuardPath     = "/var/db/arbo/pf-rollback.sh"
+	pfConfirmed     = "/var/db/arbo/pf-confirmed"
+	pfGuardPID      = "/var/run/arbo-pf-rollback.pid"
+	configGuardPath = "/var/db/arbo/config-rollback.sh"
+	configConfirmed = "/var/db/arbo/config-confirmed"
+	configGuardPID  = "/var/run/arbo-config-rollback.pid"
+)
+
+// configGuardScript is the gateway's commit-confirmed guard: unless arbo
+// confirms within $1 seconds that a new SSH connection still gets in, the
+// previous config.xml ($2: arbo's backup of it) is put back and loaded.
+const configGuardScript = `#!/bin/sh
+# arbo: commit-confirmed guard for the gateway's config.xml. Unless arbo
+# confirms within $1 seconds that a new SSH connection still gets in, the
+# previous configuration ($2, arbo's backup) is put back and loaded.
+sleep "$1"
+[ -e /var/db/arbo/config-confirmed ] && exit 0
+cp "$2" /cf/conf/config.xml
+rm -f /tmp/config.cache
+/etc/rc.filter_configure_sync
+logger -t arbo "config.xml: no confirmation within $1 s: previous configuration restored"
+`
+
+// startGuard arms an on-box rollback timer with daemon(8) before a firewall
+// change: the script runs detached, so it fires even when the change cuts
+// arbo off. It returns the timer's seconds.
+func (a *applier) startGuard(script, scriptPath, marker, pidFile, arg string) (int, error) {
+	if err := a.t.MkdirAll(StateDir, 0o700); err != nil {
+		return 0, err
+	}
+	if err := a.t.Remove(marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	if err := a.t.WriteFileAtomic(scriptPath, []byte(script), 0o700, 0, 0); err != nil {
+		return 0, err
+	}
+	secs := int(a.env.ConfirmTimeout / time.Second)
+	if secs < 1 {
+		secs = 60
+	}
+	if _, err := a.cmd("daemon", "-f", "-p", pidFile, "/bin/sh", scriptPath, strconv.Itoa(secs), arg); err != nil {
+		return 0, fmt.Errorf("starting the rollback timer (nothing was changed): %w", err)
+	}
+	return secs, nil
+}
+
+// rolledBack waits for the guard to fire after a failed confirmation, and
+// says whether the operator can get in again.
+func (a *applier) rolledBack(probeErr error, secs int, what, previous string) error {
+	time.Sleep(time.Duration(secs)*time.Second + 2*time.Second)
+	if err := a.probe(); err != nil {
+		return fmt.Errorf("after loading %s a new SSH connection failed (%v), and still fails after the rollback timer: check the machine's console", what, probeErr)
+	}
+	return fmt.Errorf("%s would lock SSH out (a new connection failed: %v): the on-box timer restored %s after %d s; fix the topology's management networks", what, probeErr, previous, secs)
 }
 
 func (a *applier) probe() error {
@@ -748,6 +790,11 @@ func (a *applier) gateway() error {
 		return err
 	}
 	a.step("back up " + ConfigXML + " to " + backup)
+	// The gateway is a firewall too: the same commit-confirmed guard as pf.
+	secs, err := a.startGuard(configGuardScript, configGuardPath, configConfirmed, configGuardPID, backup)
+	if err != nil {
+		return err
+	}
 	if err := a.t.WriteFileAtomic(ConfigXML, f.Content, f.Mode, 0, 0); err != nil {
 		return err
 	}
@@ -773,10 +820,15 @@ func (a *applier) gateway() error {
 		return err
 	}
 	if !bytes.Equal(back[ConfigXML], f.Content) {
+		// pfSense already went back to its backup (ours): stop the timer.
+		_ = a.t.WriteFileAtomic(configConfirmed, []byte("pfSense restored its backup\n"), 0o600, 0, 0)
 		return fmt.Errorf("pfSense did not keep the new %s (it restores a backup when it rejects a file): the gateway runs its previous configuration; see its system log", ConfigXML)
 	}
 	if err := a.probe(); err != nil {
-		return fmt.Errorf("after loading the new gateway configuration a new SSH connection failed: %w", err)
+		return a.rolledBack(err, secs, "the new gateway configuration", "the previous configuration")
+	}
+	if err := a.t.WriteFileAtomic(configConfirmed, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
+		return err
 	}
 	a.man.Activated.Config = digestOf(f.Content)
 	a.owned[ConfigXML] = ManifestFile{Path: ConfigXML, SHA256: a.man.Activated.Config}

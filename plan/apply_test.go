@@ -187,3 +187,88 @@ func TestApplyHeldLock(t *testing.T) {
 		t.Fatal("changed a machine without its lock")
 	}
 }
+
+// gatewayMachine is a desired gateway with a new config.xml.
+func gatewayMachine() *state.Machine {
+	return &state.Machine{Name: "gate", Kind: state.KindGateway, Files: []state.File{
+		{Path: ConfigXML, Mode: 0o644, Owner: "root", Group: "wheel", Content: []byte("<pfsense><new/></pfsense>\n"),
+			Reload: []state.Reload{{Kind: state.ReloadPfSense}}},
+	}}
+}
+
+func applyGateway(t *testing.T, env ApplyEnv) (*memTarget, *Result) {
+	t.Helper()
+	m := newMem()
+	m.files["/etc/passwd"] = memFile{content: []byte("root:*:0:0::0:0::/root:/bin/sh\n")}
+	m.files["/etc/group"] = memFile{content: []byte("wheel:*:0:root\n")}
+	m.files[ConfigXML] = memFile{content: []byte("<pfsense><old/></pfsense>\n"), mode: 0o644}
+	m.run = func(argv []string, stdin string) remote.Result {
+		if argv[0] == "mkdir" {
+			m.dirs[argv[1]] = true
+		}
+		return remote.Result{}
+	}
+	ctx := context.Background()
+	d := gatewayMachine()
+	snap, err := Read(ctx, m, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Plan{FormatVersion: 1, Kind: PlanKind, Machines: []MachinePlan{Diff(d, snap, Options{})}}
+	sess := &Session{Targets: map[string]Target{"gate": m}, Desired: map[string]*state.Machine{"gate": d}}
+	res, err := Apply(ctx, (&inventory.Cluster{Name: "x"}).Finish(), p, sess, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, res
+}
+
+func TestGatewayCommitConfirmed(t *testing.T) {
+	m, res := applyGateway(t, applyEnv(nil))
+	if res.Failed() {
+		t.Fatalf("apply: %+v", res.Machines)
+	}
+	// The guard was armed before config.xml changed, with the backup to restore.
+	var guard []string
+	for _, c := range m.calls {
+		if c[0] == "daemon" && strings.Contains(strings.Join(c, " "), configGuardPath) {
+			guard = c
+		}
+	}
+	if guard == nil {
+		t.Fatal("no rollback timer was started for the gateway")
+	}
+	backup := guard[len(guard)-1]
+	if string(m.files[backup].content) != "<pfsense><old/></pfsense>\n" {
+		t.Fatalf("the guard would restore %s, which does not hold the previous config", backup)
+	}
+	if _, ok := m.files[configConfirmed]; !ok {
+		t.Fatal("a confirmed change was not marked: the timer would roll it back")
+	}
+	if !m.ran("/etc/rc.filter_configure_sync") {
+		t.Fatal("pfSense was not made to load the new config")
+	}
+}
+
+func TestGatewayLockoutLeftToTheTimer(t *testing.T) {
+	// The first new connection fails; after the timer restored the previous
+	// config (as the on-box script does), one gets in again.
+	env := applyEnv(nil)
+	probes := 0
+	env.Redial = func(ctx context.Context, machine string) (Target, error) {
+		if probes++; probes == 1 {
+			return nil, errors.New("connection refused")
+		}
+		return newMem(), nil
+	}
+	m, res := applyGateway(t, env)
+	if !res.Failed() || !strings.Contains(res.Machines[0].Error, "would lock SSH out") {
+		t.Fatalf("a gateway lockout was not reported: %+v", res.Machines)
+	}
+	if _, ok := m.files[configConfirmed]; ok {
+		t.Fatal("an unconfirmed gateway change was marked confirmed: the timer would not restore it")
+	}
+	if man, _ := parseManifest(m.files[ManifestPath].content); man == nil || man.Activated.Config != "" {
+		t.Fatal("an unconfirmed config was recorded as activated")
+	}
+}
