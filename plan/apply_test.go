@@ -272,3 +272,42 @@ func TestGatewayLockoutLeftToTheTimer(t *testing.T) {
 		t.Fatal("an unconfirmed config was recorded as activated")
 	}
 }
+
+// TestInterrupt: Ctrl-C in the middle of an apply (here: while a jail is
+// being created) stops new steps from starting; what was written is whole.
+func TestInterrupt(t *testing.T) {
+	m := newMem()
+	fakeHost(m)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	inner := m.run
+	m.run = func(argv []string, stdin string) remote.Result {
+		r := inner(argv, stdin)
+		if strings.HasSuffix(argv[0], "ezjail-admin") && argv[1] == "create" {
+			cancel() // the operator presses Ctrl-C now
+		}
+		return r
+	}
+	d := desired()
+	snap, err := Read(ctx, m, d) // a fresh host: the jail is created, so the interrupt lands mid-run
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Plan{FormatVersion: 1, Kind: PlanKind, Machines: []MachinePlan{Diff(d, snap, Options{})}}
+	sess := &Session{Targets: map[string]Target{"h1": m}, Desired: map[string]*state.Machine{"h1": d}}
+	res, err := Apply(ctx, (&inventory.Cluster{Name: "x"}).Finish(), p, sess, applyEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Failed() || !strings.Contains(res.Machines[0].Error, "interrupted") {
+		t.Fatalf("want the machine to stop as interrupted, got %+v", res.Machines)
+	}
+	for _, after := range [][]string{{"pfctl", "-f", PFStaged}, {EzjailAdmin, "onestart"}} {
+		if m.ran(after...) {
+			t.Errorf("%v ran after the interrupt", after)
+		}
+	}
+	if len(res.Machines[0].NotDone) == 0 {
+		t.Error("the summary does not say what was not done")
+	}
+}
