@@ -94,6 +94,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 			conflicts = append(conflicts, fmt.Sprintf("%s is a symlink inside jail %s's root: arbo never writes through one (remove it and find out who made it)", f.Path, f.Jail))
 			continue
 		}
+		want := digestOf(f.Content) // compared here; kept in the plan only for non-sensitive files
 		a := Action{Kind: KindFile, Target: f.Path, Jail: f.Jail, Sensitive: f.Sensitive, After: pf.SHA256}
 		switch {
 		case !cur.Exists:
@@ -101,13 +102,16 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 			if !f.Sensitive {
 				a.Diff = unified(f.Path, nil, f.Content)
 			}
-		case cur.Digest != pf.SHA256 || !sameMeta(f, cur, s):
-			a.Op, a.Before = OpUpdate, cur.Digest
+		case cur.Digest != want || !sameMeta(f, cur, s):
+			a.Op = OpUpdate
+			if !f.Sensitive {
+				a.Before = cur.Digest
+			}
 			// The first time arbo takes a file over, the original is kept.
 			// config.xml is merged, not taken over: the gateway step keeps
 			// a backup of every version instead.
-			a.TakeOver = s.Manifest.file(f.Path) == nil && cur.Digest != pf.SHA256 && f.Path != ConfigXML
-			if cur.Digest == pf.SHA256 {
+			a.TakeOver = s.Manifest.file(f.Path) == nil && cur.Digest != want && f.Path != ConfigXML
+			if cur.Digest == want {
 				a.Reason = "mode or owner"
 			} else if !f.Sensitive {
 				a.Diff = unified(f.Path, cur.Content, f.Content)
@@ -313,8 +317,9 @@ func ezjailIdentity(cfg []byte, safe string) (ip, host string) {
 
 func planned(f state.File) PlannedFile {
 	pf := PlannedFile{Path: f.Path, Mode: uint32(f.Mode.Perm()), Owner: f.Owner, Group: f.Group, Sensitive: f.Sensitive,
-		Jail: f.Jail, Reload: f.Reload, SHA256: digestOf(f.Content)}
+		Jail: f.Jail, Reload: f.Reload}
 	if !f.Sensitive {
+		pf.SHA256 = digestOf(f.Content)
 		pf.Content = f.Content
 	}
 	return pf

@@ -54,8 +54,8 @@ type Action struct {
 	Args      []string `json:"args,omitempty"` // for route actions: destination and gateway
 }
 
-// PlannedFile is a desired file as a plan carries it: sensitive content is
-// never in a plan, only its digest; apply renders it again and checks.
+// PlannedFile is a desired file as a plan carries it: a sensitive file has
+// neither its content nor its digest in a plan (apply renders it again).
 type PlannedFile struct {
 	Path      string         `json:"path"`
 	Mode      uint32         `json:"mode"`
@@ -64,7 +64,7 @@ type PlannedFile struct {
 	Sensitive bool           `json:"sensitive,omitempty"`
 	Jail      string         `json:"jail,omitempty"`
 	Reload    []state.Reload `json:"reload,omitempty"`
-	SHA256    string         `json:"sha256"`
+	SHA256    string         `json:"sha256,omitempty"` // not for sensitive files
 	Content   []byte         `json:"content,omitempty"`
 }
 

@@ -274,6 +274,18 @@ func TestPlanFileNeverHoldsSecrets(t *testing.T) {
 	if strings.Contains(string(b), cookie) {
 		t.Fatal("the plan file holds the cookie")
 	}
+	// Nor its digest, from which a weak cookie could be guessed offline.
+	if strings.Contains(string(b), digestOf([]byte(cookie))) {
+		t.Fatal("the plan file holds the cookie's sha256")
+	}
+	// Also when the machine already has a (different) cookie: no before digest.
+	s2 := converged(d)
+	s2.Files["/usr/jails/app1/root/.erlang.cookie"] = FileState{Exists: true, Sensitive: true, Digest: digestOf([]byte("OLDCOOKIE")), Mode: 0o400}
+	p2 := &Plan{FormatVersion: 1, Kind: PlanKind, Machines: []MachinePlan{Diff(d, s2, Options{})}}
+	b2, _ := p2.Encode()
+	if !strings.Contains(string(b2), ".erlang.cookie") || strings.Contains(string(b2), digestOf([]byte("OLDCOOKIE"))) || strings.Contains(string(b2), digestOf([]byte(cookie))) {
+		t.Fatal("a saved plan names a sensitive file's digest (before or after)")
+	}
 	if !IsPlan(b) || IsPlan([]byte("version: 1\n")) || IsPlan([]byte(`{"kind":"other"}`)) {
 		t.Fatal("IsPlan does not recognise plans by content")
 	}

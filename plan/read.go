@@ -25,11 +25,15 @@ import (
 type FileState struct {
 	Exists  bool
 	Digest  string // sha256 hex of the content
-	Content []byte // nil for sensitive files: arbo keeps only their digest
-	Mode    fs.FileMode
-	UID     int
-	GID     int
-	Symlink bool // the path itself is a symlink
+	Content []byte // nil for sensitive files: arbo keeps only their digest, in memory
+	// Sensitive files' digests never leave the process (not in a saved plan,
+	// not in JSON): the digest of a cookie file is the digest of the cookie,
+	// and a weak one could be guessed from it offline.
+	Sensitive bool
+	Mode      fs.FileMode
+	UID       int
+	GID       int
+	Symlink   bool // the path itself is a symlink
 }
 
 // Snapshot is what plan read from one machine: everything a plan is made
@@ -54,7 +58,12 @@ type Snapshot struct {
 func (s *Snapshot) Reads() map[string]string {
 	out := map[string]string{}
 	for p, f := range s.Files {
-		out[p] = f.Digest
+		switch {
+		case f.Sensitive && f.Exists:
+			out[p] = "sensitive" // whether it exists, never what it holds
+		default:
+			out[p] = f.Digest
+		}
 	}
 	if s.Running != nil {
 		out["jls:running"] = digestOf([]byte(strings.Join(sortedKeys(s.Running), "\n")))
@@ -245,7 +254,7 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 				fsx.UID, fsx.GID = uid, gid
 			}
 		}
-		if !sensitive[p] {
+		if fsx.Sensitive = sensitive[p]; !fsx.Sensitive {
 			fsx.Content = b
 		}
 		s.Files[p] = fsx
