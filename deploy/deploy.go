@@ -37,6 +37,10 @@ type Options struct {
 	Progress       func(machine, step string)
 	ConfirmTimeout time.Duration
 	LockTimeout    time.Duration
+	// Revision is the time config.xml's <revision> is stamped with; zero:
+	// SOURCE_DATE_EPOCH, else now. Applying a saved plan uses the plan's,
+	// so that the re-render under the locks gives the reviewed bytes.
+	Revision time.Time
 }
 
 // Prepared is a loaded, checked topology with its plan.
@@ -84,10 +88,11 @@ func renderer(c *inventory.Cluster, o Options) (plan.RenderFunc, error) {
 		}
 		ro.Cookie = cookie
 	}
+	rev := revisionTime(o) // once: every render of this run stamps the same time
 	return func(base []byte) ([]state.Machine, error) {
 		r := ro
 		r.PfSenseBase = base
-		r.Revision = revisionTime(o)
+		r.Revision = rev
 		return render.Cluster(c, r)
 	}, nil
 }
@@ -95,6 +100,9 @@ func renderer(c *inventory.Cluster, o Options) (plan.RenderFunc, error) {
 // revisionTime is when config.xml's <revision> says it changed:
 // SOURCE_DATE_EPOCH when set (reproducible output), else now.
 func revisionTime(o Options) time.Time {
+	if !o.Revision.IsZero() {
+		return o.Revision.UTC()
+	}
 	if o.Getenv != nil {
 		if s := o.Getenv("SOURCE_DATE_EPOCH"); s != "" {
 			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -130,6 +138,7 @@ func Plan(ctx context.Context, file string, o Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.Revision = revisionTime(o) // decided once, recorded in the plan
 	rf, err := renderer(c, o)
 	if err != nil {
 		return nil, err
@@ -140,6 +149,7 @@ func Plan(ctx context.Context, file string, o Options) (*Prepared, error) {
 		Close(sess)
 		return nil, err
 	}
+	p.Revision = o.Revision.Unix()
 	return &Prepared{Cluster: c, Report: rep, Plan: p, Session: sess}, nil
 }
 
@@ -164,6 +174,9 @@ func FromSavedPlan(ctx context.Context, saved *plan.Plan, o Options) (*Prepared,
 		return nil, fmt.Errorf("the plan is stale: %s changed since the plan was made; make a new plan", saved.Topology)
 	}
 	o.Plan = saved.Options
+	if saved.Revision != 0 {
+		o.Revision = time.Unix(saved.Revision, 0)
+	}
 	pr, err := Plan(ctx, saved.Topology, o)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arbo-project/arbo/internal/lab"
 )
@@ -99,6 +100,21 @@ func TestLifecycle(t *testing.T) {
 		e.writeTopology(string(top) + "\n# edited\n")
 		e.want(e.run("apply", saved), 1, "stale")
 		e.writeTopology(string(top))
+
+		// A saved plan that changes the gateway, applied more than a second
+		// later: config.xml's <revision> carries the plan's time, so the
+		// re-render under the locks gives the reviewed bytes (it used to
+		// carry the apply's clock, and every such plan was "stale").
+		e.writeTopology(edit(t, string(top), "{ proto: tcp, port: 443, to: app, to_port: 8443 }", "{ proto: tcp, port: 4443, to: app, to_port: 8443 }"))
+		e.want(e.run("plan", "--out", saved, e.topo), 0, "update file /cf/conf/config.xml")
+		time.Sleep(1100 * time.Millisecond)
+		e.want(e.run("apply", "--confirm-timeout", confirmTimeout, saved), 0, "Apply complete")
+		if !strings.Contains(e.read("gate", "/cf/conf/config.xml"), "<port>4443</port>") {
+			t.Error("the saved plan's gateway change is not in config.xml")
+		}
+		e.converged()
+		e.writeTopology(string(top))
+		e.applyOK()
 	})
 
 	t.Run("symlink in a jail root", func(t *testing.T) {

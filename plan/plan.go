@@ -100,6 +100,7 @@ type Plan struct {
 	Topology      string        `json:"topology"`        // the file, as given
 	TopologySHA   string        `json:"topology_sha256"` // what it was made from
 	Options       Options       `json:"options"`
+	Revision      int64         `json:"revision_time,omitempty"` // unix time config.xml's <revision> was rendered with
 	Machines      []MachinePlan `json:"machines"`
 }
 
