@@ -28,6 +28,8 @@ type runOptions struct {
 	sshConfig    string
 	identity     []string
 	knownHosts   string
+	sshUser      string
+	sshPort      int
 	trustNew     bool
 	confirm      time.Duration
 	lockTimeout  time.Duration
@@ -44,6 +46,8 @@ func (o *runOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.sshConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
 	f.StringArrayVarP(&o.identity, "identity-file", "i", nil, "private key for SSH (repeatable; an ssh-agent is used when present)")
 	f.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts file (default as OpenSSH)")
+	f.StringVar(&o.sshUser, "ssh-user", "", "log in as this user on every machine (beats the topology and ssh_config)")
+	f.IntVar(&o.sshPort, "ssh-port", 0, "connect to this SSH port on every machine (beats the topology and ssh_config)")
 	f.BoolVar(&o.trustNew, "trust-new-hosts", false, "record host keys of machines not yet in known_hosts (never replaces a changed key)")
 }
 
@@ -62,6 +66,8 @@ func (o *runOptions) deploy(g *globalOptions) deploy.Options {
 	d.SSH.IdentityFiles = o.identity
 	d.SSH.KnownHostsFile = o.knownHosts
 	d.SSH.TrustNewHosts = o.trustNew
+	d.SSH.User = o.sshUser
+	d.SSH.Port = o.sshPort
 	return d
 }
 
