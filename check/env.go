@@ -105,14 +105,6 @@ func (x *env) ruleset(m string) (rs Ruleset, given bool) {
 	return x.model, false
 }
 
-// outside is a probe address outside the cluster, of a's family.
-func (x *env) outside(a netip.Addr) netip.Addr {
-	if a.Is4() {
-		return x.outside4
-	}
-	return x.outside6
-}
-
 // gatewayAddr is the gateway's address on the first cluster network it is
 // attached to: where the traffic it originates comes from.
 func (x *env) gatewayAddr() (netip.Addr, bool) {

@@ -112,7 +112,7 @@ func TestFreshApply(t *testing.T) {
 	e.want(r, 1, "--bootstrap", "ezjail-admin install", "server1: FAILED", "server2: FAILED")
 	e.unchangedSince(before, "server1", "server2")
 
-	r = e.applyOK("--bootstrap")
+	e.applyOK("--bootstrap")
 	for _, h := range []string{"server1", "server2"} {
 		if !hasCall(e.calls(h), "ezjail-admin", "install") {
 			t.Errorf("%s: --bootstrap did not run ezjail-admin install", h)

@@ -101,7 +101,7 @@ func isWS(n *node) bool {
 func (p *node) open(depth int) {
 	if len(p.end) == 0 {
 		raw := bytes.TrimSuffix(bytes.TrimRight(bytes.TrimSuffix(p.raw, []byte(">")), " \t\r\n"), []byte("/"))
-		name := p.name
+		var name string
 		if i := bytes.IndexAny(raw[1:], " \t\r\n"); i >= 0 {
 			name = string(raw[1 : 1+i])
 		} else {

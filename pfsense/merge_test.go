@@ -542,8 +542,8 @@ func TestTrackers(t *testing.T) {
 	if got := trackers(t, out)["arbo:arboreus:ssh:lan:192.168.1.0/24"]; got == fmt.Sprint(first) || got == "" {
 		t.Fatalf("arbo's rule took tracker %s, which a user rule holds", got)
 	}
-	if AssociatedID("arboreus", "wan:tcp:443") != AssociatedID("arboreus", "wan:tcp:443") ||
-		AssociatedID("arboreus", "wan:tcp:443") == AssociatedID("arboreus", "opt1:tcp:443") {
+	once, again := AssociatedID("arboreus", "wan:tcp:443"), AssociatedID("arboreus", "wan:tcp:443")
+	if once != again || once == AssociatedID("arboreus", "opt1:tcp:443") {
 		t.Fatal("associated-rule-id is not stable and distinct")
 	}
 }

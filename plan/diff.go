@@ -2,7 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"net/netip"
 	"path"
 	"sort"
 	"strings"
@@ -361,5 +360,3 @@ func unified(p string, before, after []byte) string {
 	}
 	return d
 }
-
-func parsePrefix(s string) (netip.Prefix, error) { return netip.ParsePrefix(s) }

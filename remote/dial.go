@@ -27,9 +27,8 @@ type Conn struct {
 	client *ssh.Client
 	jump   *Conn // closed with this one
 
-	sftpMu  sync.Mutex
-	sftp    *sftp.Client
-	sftpErr error
+	sftpMu sync.Mutex
+	sftp   *sftp.Client
 
 	sessions chan struct{}
 

@@ -247,12 +247,10 @@ func writeDir(dir string, c *inventory.Cluster, machines []state.Machine, zones 
 		}
 		want[e.Local] = true
 	}
-	if old != nil {
-		for _, local := range old {
-			if !want[local] {
-				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(local))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("render: removing a file the topology no longer produces: %w", err)
-				}
+	for _, local := range old {
+		if !want[local] {
+			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(local))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("render: removing a file the topology no longer produces: %w", err)
 			}
 		}
 	}

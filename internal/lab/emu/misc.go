@@ -103,9 +103,7 @@ func loggerCmd(e *env, args []string) int {
 		msgs = []string{strings.Join(rest, " ")}
 	} else if e.stdin != nil {
 		b, _ := io.ReadAll(e.stdin)
-		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-			msgs = append(msgs, l)
-		}
+		msgs = append(msgs, strings.Split(strings.TrimRight(string(b), "\n"), "\n")...)
 	}
 	host := e.hostname()
 	for _, m := range msgs {
