@@ -20,6 +20,10 @@ const (
 	TableCluster = "arbo_cluster"
 	TableGateway = "arbo_gateway"
 	TableNS      = "arbo_ns"
+	// TableLocalJails holds this host's own jail addresses: the management
+	// SSH rule excludes them, so that it opens sshd on the host, not on
+	// every jail (ARBO004).
+	TableLocalJails = "arbo_local_jails"
 )
 
 // maxTableName is PF_TABLE_NAME_SIZE (32) less the terminating NUL.
@@ -164,6 +168,16 @@ func Build(c *inventory.Cluster, h *inventory.Host, p *policy.Policy) (*Data, er
 			Why: fmt.Sprintf("tier %s (role %s): every jail address of the tier, on every host", t.Name, t.Role)})
 	}
 
+	if len(v.allLoc) > 0 {
+		for _, t := range c.Tiers {
+			if TierTable(t.Name) == TableLocalJails {
+				return nil, fmt.Errorf("pf: tier %s's table would be <%s>, which arbo uses for the host's jails; rename the tier", t.Name, TableLocalJails)
+			}
+		}
+		d.Tables = append(d.Tables, Table{Name: TableLocalJails, Addrs: addrStrings(sortedAddrs(v.allLoc)),
+			Why: "this host's own jail addresses: management SSH reaches the host, not them"})
+	}
+
 	// Options.
 	d.Options = append(d.Options, Statement{Text: "set skip on lo0", Why: []string{
 		"Skip lo0 only. Never the group \"lo\": it holds lo1 too, where traffic",
@@ -202,13 +216,18 @@ func Build(c *inventory.Cluster, h *inventory.Host, p *policy.Policy) (*Data, er
 	}
 
 	// Filter: management first (ARBO010), then default deny.
+	mgmtTo := "any"
+	if len(v.allLoc) > 0 {
+		mgmtTo = "! <" + TableLocalJails + ">"
+	}
 	d.Management = Statement{
-		Text: "pass in quick proto tcp from $mgmt_nets to any port $ssh_port flags any keep state",
+		Text: "pass in quick proto tcp from $mgmt_nets to " + mgmtTo + " port $ssh_port flags any keep state",
 		Why: []string{
 			"FIRST: SSH from the management networks (ARBO010). `flags any` lets a session",
 			"older than this ruleset (the one applying it) create state mid-stream and survive.",
-			"`to any`, not the declared addresses, so that an address the topology does not",
-			"know (a second NIC, a NAT in front) cannot lock the operator out.",
+			"To every address but this host's jails, not to the declared addresses, so that an",
+			"address the topology does not know (a second NIC, a NAT in front) cannot lock the",
+			"operator out, while the jails' own sshd stays behind the tier policy (ARBO004).",
 		}}
 	d.Default = Statement{
 		Text: "block drop log all",

@@ -244,7 +244,7 @@ func TestStructure(t *testing.T) {
 		t.Errorf("file metadata: %+v", f)
 	}
 	rules := filterRules(f.Content)
-	if len(rules) < 2 || rules[0] != "pass in quick proto tcp from $mgmt_nets to any port $ssh_port flags any keep state" {
+	if len(rules) < 2 || rules[0] != "pass in quick proto tcp from $mgmt_nets to ! <arbo_local_jails> port $ssh_port flags any keep state" {
 		t.Errorf("first filter rule must be management SSH with flags any (ARBO010), got %q", rules[0])
 	}
 	if rules[1] != "block drop log all" {
