@@ -280,6 +280,9 @@ func (r *Ruleset) hostMatch(h *Host, a netip.Addr) bool {
 		if t == nil {
 			return false
 		}
+		if t.single != nil {
+			return t.single[a]
+		}
 		// pf tables: the most specific entry decides; a negated entry
 		// excludes.
 		best, in := -1, false

@@ -39,6 +39,23 @@ type Table2 struct {
 	Line    int
 	Entries []Host // Neg entries exclude, as pf's table negation does
 	File    bool   // contents also come from a file: unknown here
+
+	// single indexes the plain single-address entries when the table has
+	// no other kind: a lookup is then one map probe, not a scan of what may
+	// be thousands of jail addresses.
+	single map[netip.Addr]bool
+}
+
+func (t *Table2) index() {
+	for _, e := range t.Entries {
+		if e.Kind != HostPrefix || e.Neg || !e.Prefix.IsSingleIP() {
+			return
+		}
+	}
+	t.single = make(map[netip.Addr]bool, len(t.Entries))
+	for _, e := range t.Entries {
+		t.single[e.Prefix.Addr()] = true
+	}
 }
 
 // Action of a filter rule.
@@ -123,8 +140,10 @@ func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.
 const maxExpansion = 1 << 16
 
 // Parse reads pf.conf text. name is used in errors ("name:line: what").
-func Parse(name string, src []byte) (*Ruleset, error) {
-	p := &parser{rs: &Ruleset{Name: name, Macros: map[string]string{}, Tables: map[string]*Table2{}}}
+func Parse(name string, src []byte) (*Ruleset, error) { return parse(name, src, nil) }
+
+func parse(name string, src []byte, shared *SharedTables) (*Ruleset, error) {
+	p := &parser{shared: shared, rs: &Ruleset{Name: name, Macros: map[string]string{}, Tables: map[string]*Table2{}}}
 	stmts, err := splitStatements(name, string(src))
 	if err != nil {
 		return nil, err
@@ -272,7 +291,8 @@ func isName(s string) bool {
 var reMacroName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
 type parser struct {
-	rs *Ruleset
+	rs     *Ruleset
+	shared *SharedTables
 }
 
 func (p *parser) errf(line int, format string, a ...any) error {
@@ -501,6 +521,15 @@ func (p *parser) table(c *cursor) error {
 			t.File = true
 		case "{":
 			if err := c.list(func(neg bool) error {
+				if w := c.peek(); p.shared != nil && !neg && strings.HasPrefix(w, placeholderPrefix) {
+					hs, ok := p.shared.parsed[w]
+					if !ok {
+						return c.errf("unknown table placeholder %q", w)
+					}
+					c.i++
+					t.Entries = append(t.Entries, hs...)
+					return nil
+				}
 				h, err := c.host(neg)
 				if err != nil {
 					return err
@@ -517,6 +546,7 @@ func (p *parser) table(c *cursor) error {
 			return c.errf("unexpected %q in table <%s>", strings.TrimPrefix(w, "\x00"), t.Name)
 		}
 	}
+	t.index()
 	p.rs.Tables[t.Name] = t
 	return nil
 }

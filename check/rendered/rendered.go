@@ -14,6 +14,7 @@ import (
 	"github.com/arbo-project/arbo/check"
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/pf"
+	"github.com/arbo-project/arbo/policy"
 	"github.com/arbo-project/arbo/templates"
 )
 
@@ -54,14 +55,18 @@ func Rulesets(c *inventory.Cluster, ts *templates.Set) (map[string]*pf.Ruleset, 
 	}
 	out := make(map[string]*pf.Ruleset, len(c.Hosts))
 	var errs []error
+	// Tables repeat on every host: each distinct address list is parsed
+	// once (pf.SharedRender), and the policy is derived once.
+	shared := pf.NewSharedTables()
+	p := policy.Derive(c)
 	for _, h := range c.Hosts {
-		f, err := pf.Render(c, h, ts)
+		text, err := pf.SharedRender(c, h, p, ts, shared)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		name := h.Name + ":" + pf.Path
-		r, err := pf.Parse(name, f.Content)
+		r, err := pf.ParseShared(name, text, shared)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("the rendered pf.conf cannot be checked: %w", err))
 			continue
