@@ -403,3 +403,21 @@ func (r *Ruleset) Unknowns() []string {
 	}
 	return out
 }
+
+// Ports lists the destination ports the filter rules name, each with its
+// neighbours, so that a checker probing a hand-written ruleset can ask
+// about the ports it opens and not only those the topology names.
+func (r *Ruleset) Ports() []int {
+	var out []int
+	for _, rule := range r.Rules {
+		for _, o := range rule.ToPorts {
+			for _, p := range []int{o.Lo - 1, o.Lo, o.Lo + 1, o.Hi - 1, o.Hi, o.Hi + 1} {
+				if p >= 1 && p <= 65535 {
+					out = append(out, p)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

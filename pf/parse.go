@@ -469,6 +469,9 @@ func (c *cursor) text() string {
 func (c *cursor) list(item func(neg bool) error) error {
 	if !c.accept("{") {
 		neg := c.accept("!")
+		if neg && c.peek() == "{" {
+			return c.errf("! before a { list } is not valid pf")
+		}
 		return item(neg)
 	}
 	for {
@@ -1054,13 +1057,13 @@ func (c *cursor) flags() (*TCPFlags, error) {
 	}
 	f := &TCPFlags{}
 	set, mask := w, ""
-	if c.accept("/") {
+	if a, b, ok := strings.Cut(w, "/"); ok {
+		set, mask = a, b
+	} else if c.accept("/") {
 		mask, err = c.next()
 		if err != nil {
 			return nil, err
 		}
-	} else if strings.HasPrefix(w, "/") {
-		set, mask = "", w[1:]
 	}
 	if f.Set, err = tcpFlags(set); err != nil {
 		return nil, c.errf("flags %s: %v", w, err)

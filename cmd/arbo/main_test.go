@@ -25,6 +25,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("EXAMPLES", examples)
+			e.Setenv("TEMPLATES", filepath.Join(examples, "..", "templates", "files"))
 			// Scripts decide colour explicitly; the caller's terminal settings must not leak in.
 			e.Setenv("NO_COLOR", "")
 			e.Setenv("ARBO_FORCE_COLOR", "")
