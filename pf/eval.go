@@ -104,16 +104,62 @@ type packet struct {
 
 // Allows reports whether a new connection src → dst proto/port passes
 // every crossing of the host's pf.
+//
+// A checker asks about many ports between the same two addresses, so the
+// rules that can match on the addresses and crossings are remembered for
+// the last pair asked about.
 func (r *Ruleset) Allows(src, dst netip.Addr, proto string, port int) bool {
-	for _, x := range r.Net.Crossings(src, dst) {
-		if r.skipped(x.Iface) {
-			continue
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := &r.memo
+	if !m.valid || m.src != src || m.dst != dst {
+		*m = pathMemo{valid: true, src: src, dst: dst}
+		for _, x := range r.Net.Crossings(src, dst) {
+			if r.skipped(x.Iface) {
+				continue
+			}
+			p := packet{src: src, dst: dst, cross: x}
+			var cands []int32
+			for i := range r.Rules {
+				if r.matchesPath(&r.Rules[i], &p) {
+					cands = append(cands, int32(i))
+				}
+			}
+			m.cands = append(m.cands, cands)
 		}
-		if pass, _ := r.decide(packet{src: src, dst: dst, proto: proto, port: port, cross: x}); !pass {
+	}
+	for _, cands := range m.cands {
+		p := packet{src: src, dst: dst, proto: proto, port: port}
+		pass := true
+		for _, i := range cands {
+			rule := &r.Rules[i]
+			if !matchesProbe(rule, &p) {
+				continue
+			}
+			if rule.Action == Match {
+				if rule.Tag != "" {
+					p.tag = rule.Tag
+				}
+				continue
+			}
+			pass = rule.Action == Pass
+			if rule.Quick {
+				break
+			}
+		}
+		if !pass {
 			return false
 		}
 	}
 	return true
+}
+
+// pathMemo is the candidate rules, per unskipped crossing, for one pair of
+// addresses.
+type pathMemo struct {
+	valid    bool
+	src, dst netip.Addr
+	cands    [][]int32
 }
 
 // FirstMatchPasses reports whether, on every crossing, the first rule that
@@ -207,6 +253,12 @@ func ifaceIn(iface, spec string) bool {
 }
 
 func (r *Ruleset) matches(rule *Rule, p *packet) bool {
+	return r.matchesPath(rule, p) && matchesProbe(rule, p)
+}
+
+// matchesPath is the part of a rule's match that depends only on the
+// addresses and the crossing, not on the protocol, port or tag.
+func (r *Ruleset) matchesPath(rule *Rule, p *packet) bool {
 	if rule.Dir != "" && rule.Dir != p.cross.Dir {
 		return false
 	}
@@ -223,13 +275,14 @@ func (r *Ruleset) matches(rule *Rule, p *packet) bool {
 			return false
 		}
 	}
-	if len(rule.Protos) > 0 && !slices.Contains(rule.Protos, p.proto) {
-		return false
-	}
 	if rule.ICMPType {
 		return false // only ICMP, never a tcp/udp probe
 	}
-	if !r.hostsMatch(rule.From, p.src) || !r.hostsMatch(rule.To, p.dst) {
+	return r.hostsMatch(rule.From, p.src) && r.hostsMatch(rule.To, p.dst)
+}
+
+func matchesProbe(rule *Rule, p *packet) bool {
+	if len(rule.Protos) > 0 && !slices.Contains(rule.Protos, p.proto) {
 		return false
 	}
 	if len(rule.FromPorts) > 0 {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // This file parses pf.conf text into a Ruleset that eval.go can question.
@@ -30,6 +31,9 @@ type Ruleset struct {
 	// it every connection is judged as one inbound pass on an unnamed
 	// interface.
 	Net *Network
+
+	mu   sync.Mutex // guards memo: Allows may be called from several goroutines
+	memo pathMemo
 }
 
 // Table2 is a parsed `table <name> …` definition. (Table, in pf.go, is
