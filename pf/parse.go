@@ -513,6 +513,7 @@ func (p *parser) table(c *cursor) error {
 		return c.errf("table name must be <name>, found %q", name)
 	}
 	t := &Table2{Name: name[1 : len(name)-1], Line: c.line}
+	placeholders, others := []string(nil), 0
 	if _, dup := p.rs.Tables[t.Name]; dup {
 		return c.errf("table <%s> is defined twice", t.Name)
 	}
@@ -534,9 +535,15 @@ func (p *parser) table(c *cursor) error {
 						return c.errf("unknown table placeholder %q", w)
 					}
 					c.i++
-					t.Entries = append(t.Entries, hs...)
+					if len(t.Entries) == 0 {
+						t.Entries = hs[:len(hs):len(hs)] // shared, read-only: an append copies
+					} else {
+						t.Entries = append(t.Entries, hs...)
+					}
+					placeholders = append(placeholders, w)
 					return nil
 				}
+				others++
 				h, err := c.host(neg)
 				if err != nil {
 					return err
@@ -553,7 +560,11 @@ func (p *parser) table(c *cursor) error {
 			return c.errf("unexpected %q in table <%s>", strings.TrimPrefix(w, "\x00"), t.Name)
 		}
 	}
-	t.index()
+	if len(placeholders) == 1 && others == 0 && !t.File {
+		t.single = p.shared.index(placeholders[0], t)
+	} else {
+		t.index()
+	}
 	p.rs.Tables[t.Name] = t
 	return nil
 }

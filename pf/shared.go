@@ -29,11 +29,23 @@ const placeholderPrefix = "@arbo_table_"
 type SharedTables struct {
 	byText map[string]string // joined address list → placeholder
 	parsed map[string][]Host // placeholder → entries
+	single map[string]map[netip.Addr]bool
+}
+
+// index returns the shared lookup map of a table made of one placeholder,
+// building it on first use (nil when the list is not all single addresses).
+func (s *SharedTables) index(ph string, t *Table2) map[netip.Addr]bool {
+	if m, ok := s.single[ph]; ok {
+		return m
+	}
+	t.index()
+	s.single[ph] = t.single
+	return t.single
 }
 
 // NewSharedTables returns an empty cache.
 func NewSharedTables() *SharedTables {
-	return &SharedTables{byText: map[string]string{}, parsed: map[string][]Host{}}
+	return &SharedTables{byText: map[string]string{}, parsed: map[string][]Host{}, single: map[string]map[netip.Addr]bool{}}
 }
 
 func (s *SharedTables) placeholder(addrs []string) (string, error) {
