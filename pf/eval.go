@@ -432,6 +432,8 @@ func (r *Ruleset) Unknowns() []string {
 					add(fmt.Sprintf("%s:%d: table <%s> is not defined in the file", r.Name, line, h.Name))
 				case t.File:
 					add(fmt.Sprintf("%s:%d: table <%s> is read from a file", r.Name, t.Line, h.Name))
+				case t.single != nil:
+					// only addresses
 				default:
 					for _, e := range t.Entries {
 						if e.Kind == HostIface && !known[e.Name] {
