@@ -17,6 +17,7 @@ func (c *Cluster) index() {
 	c.hostByName = map[string]*Host{}
 	c.jailByName = map[string]*Jail{}
 	c.flavByName = map[string]*Flavour{}
+	c.tierJails = map[string][]*Jail{}
 	for _, n := range c.Networks {
 		c.netByName[n.Name] = n
 		n.Attached, n.WAN = false, false
@@ -33,6 +34,7 @@ func (c *Cluster) index() {
 		for _, j := range h.Jails {
 			j.Host = h.Name
 			c.jailByName[j.Name] = j
+			c.tierJails[j.Tier] = append(c.tierJails[j.Tier], j)
 		}
 		for _, hi := range h.Interfaces {
 			if n := c.netByName[hi.Network]; n != nil {
@@ -99,15 +101,10 @@ func (c *Cluster) Jails() []*Jail {
 	return out
 }
 
-// TierJails lists the jails of a tier in declaration order.
+// TierJails lists the jails of a tier in declaration order. Renderers ask
+// it for every host, so it is indexed at load rather than scanned.
 func (c *Cluster) TierJails(tier string) []*Jail {
-	var out []*Jail
-	for _, j := range c.Jails() {
-		if j.Tier == tier {
-			out = append(out, j)
-		}
-	}
-	return out
+	return slices.Clone(c.tierJails[tier])
 }
 
 // TiersWithRole lists the tiers of one role.

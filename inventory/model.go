@@ -68,6 +68,7 @@ type Cluster struct {
 	hostByName map[string]*Host
 	jailByName map[string]*Jail
 	flavByName map[string]*Flavour
+	tierJails  map[string][]*Jail // declaration order: TierJails is asked per host, per tier
 }
 
 // SSH holds connection settings. A zero field means "not set here": the next

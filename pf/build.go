@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/policy"
@@ -74,10 +75,8 @@ func newHostView(c *inventory.Cluster, h *inventory.Host) *hostView {
 	if ok {
 		v.wayOut = dev
 	}
-	for _, j := range c.Jails() {
-		if len(j.IPs) > 0 {
-			v.tierHas[j.Tier] = true
-		}
+	for _, t := range tierTablesOf(c) {
+		v.tierHas[t.tier] = true
 	}
 	for _, j := range h.Jails {
 		t := c.Tier(j.Tier)
@@ -104,6 +103,45 @@ func newHostView(c *inventory.Cluster, h *inventory.Host) *hostView {
 		}
 	}
 	return v
+}
+
+// tierTable is a tier's table: every jail address of the tier, on every
+// host. It is the same on every host of a cluster.
+type tierTable struct {
+	Table
+	tier string
+}
+
+// tierMemo keeps the last cluster's tier tables: rendering asks for them
+// once per host, and sorting and formatting every address of the cluster
+// for every host made rendering (and arbo check, which renders) grow with
+// hosts squared.
+var tierMemo struct {
+	sync.Mutex
+	c      *inventory.Cluster
+	tables []tierTable
+}
+
+func tierTablesOf(c *inventory.Cluster) []tierTable {
+	tierMemo.Lock()
+	defer tierMemo.Unlock()
+	if tierMemo.c == c {
+		return tierMemo.tables
+	}
+	var out []tierTable
+	for _, t := range c.Tiers {
+		var addrs []netip.Addr
+		for _, j := range c.TierJails(t.Name) {
+			addrs = append(addrs, j.IPs...)
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		out = append(out, tierTable{tier: t.Name, Table: Table{Name: TierTable(t.Name), Addrs: addrStrings(sortedAddrs(addrs)),
+			Why: fmt.Sprintf("tier %s (role %s): every jail address of the tier, on every host", t.Name, t.Role)}})
+	}
+	tierMemo.c, tierMemo.tables = c, out
+	return out
 }
 
 // Build computes the template data for host h from the model and the
@@ -156,16 +194,8 @@ func Build(c *inventory.Cluster, h *inventory.Host, p *policy.Policy) (*Data, er
 		d.Tables = append(d.Tables, Table{Name: TableNS, Addrs: addrStrings(sortedAddrs(res)),
 			Why: "the cluster's DNS resolvers: every jail may ask them (udp/tcp 53)"})
 	}
-	for _, t := range c.Tiers {
-		var addrs []netip.Addr
-		for _, j := range c.TierJails(t.Name) {
-			addrs = append(addrs, j.IPs...)
-		}
-		if len(addrs) == 0 {
-			continue
-		}
-		d.Tables = append(d.Tables, Table{Name: TierTable(t.Name), Addrs: addrStrings(sortedAddrs(addrs)),
-			Why: fmt.Sprintf("tier %s (role %s): every jail address of the tier, on every host", t.Name, t.Role)})
+	for _, t := range tierTablesOf(c) {
+		d.Tables = append(d.Tables, t.Table) // a copy: the address list itself is shared, read-only
 	}
 
 	if len(v.allLoc) > 0 {

@@ -27,9 +27,10 @@ const placeholderPrefix = "@arbo_table_"
 // SharedTables holds the parsed address lists of a cluster's tables, by
 // placeholder.
 type SharedTables struct {
-	byText map[string]string // joined address list → placeholder
-	parsed map[string][]Host // placeholder → entries
-	single map[string]map[netip.Addr]bool
+	bySlice map[sliceID]string // the same list, by identity: the renderer shares tier tables across hosts
+	byText  map[string]string  // joined address list → placeholder
+	parsed  map[string][]Host  // placeholder → entries
+	single  map[string]map[netip.Addr]bool
 }
 
 // index returns the shared lookup map of a table made of one placeholder,
@@ -45,12 +46,29 @@ func (s *SharedTables) index(ph string, t *Table2) map[netip.Addr]bool {
 
 // NewSharedTables returns an empty cache.
 func NewSharedTables() *SharedTables {
-	return &SharedTables{byText: map[string]string{}, parsed: map[string][]Host{}, single: map[string]map[netip.Addr]bool{}}
+	return &SharedTables{bySlice: map[sliceID]string{}, byText: map[string]string{}, parsed: map[string][]Host{}, single: map[string]map[netip.Addr]bool{}}
+}
+
+// sliceID names one backing array and length: a list the renderer shares
+// is recognised without joining its 20,000 addresses on every host.
+type sliceID struct {
+	first *string
+	n     int
 }
 
 func (s *SharedTables) placeholder(addrs []string) (string, error) {
+	var id sliceID
+	if len(addrs) > 0 {
+		id = sliceID{&addrs[0], len(addrs)}
+		if ph, ok := s.bySlice[id]; ok {
+			return ph, nil
+		}
+	}
 	key := strings.Join(addrs, ",")
 	if ph, ok := s.byText[key]; ok {
+		if len(addrs) > 0 {
+			s.bySlice[id] = ph
+		}
 		return ph, nil
 	}
 	ph := fmt.Sprintf("%s%d", placeholderPrefix, len(s.byText))
@@ -67,6 +85,9 @@ func (s *SharedTables) placeholder(addrs []string) (string, error) {
 		hs = append(hs, Host{Prefix: netip.PrefixFrom(ad, ad.BitLen())})
 	}
 	s.byText[key] = ph
+	if len(addrs) > 0 {
+		s.bySlice[id] = ph
+	}
 	s.parsed[ph] = hs
 	return ph, nil
 }
