@@ -116,6 +116,24 @@ func probePorts(c *inventory.Cluster) []probe {
 	return out
 }
 
+// withPorts adds ports (for tcp and udp) to a probe list, without repeats.
+func withPorts(probes []probe, ports []int) []probe {
+	seen := map[probe]bool{}
+	for _, p := range probes {
+		seen[p] = true
+	}
+	out := slices.Clone(probes)
+	for _, port := range ports {
+		for _, proto := range []string{"tcp", "udp"} {
+			if p := (probe{proto, port}); !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // source is a probe source: a jail of a tier (local to the host or not),
 // the gateway, or an address outside the cluster.
 type source struct {
@@ -244,6 +262,13 @@ func checkHostFirewall(x *env) []Finding {
 				}
 			}
 		}
+		// A ruleset that can list its own ports (a parsed pf.conf) is also
+		// asked about those: a hand-written rule on a port the topology never
+		// names would otherwise go unseen.
+		hostProbes := probes
+		if lp, ok := rs.(interface{ Ports() []int }); ok && given {
+			hostProbes = withPorts(probes, lp.Ports())
+		}
 		srcs := x.sources(h)
 		for _, j := range dsts {
 			dst := x.c.TierAddr(j)
@@ -261,7 +286,7 @@ func checkHostFirewall(x *env) []Finding {
 				if cached, ok := cache[key]; ok && !given {
 					bad = cached
 				} else {
-					for _, pr := range probes {
+					for _, pr := range hostProbes {
 						if rs.Allows(src.addr, dst, pr.proto, pr.port) && !x.justified(src, j.Tier, dst, pr) {
 							bad = append(bad, pr)
 						}

@@ -95,10 +95,11 @@ func TestHandWrittenRulesets(t *testing.T) {
 	tests := []struct {
 		name, id, old, new, want string
 	}{
-		// check probes the ports the topology names (and their edges), so a
-		// rule on a port it never names (5432 here) goes unseen: see Ports.
 		{"app reaches data on a port no data service has", "ARBO004", "# tier app asks the cluster's resolvers (udp 53)",
 			"pass quick proto tcp from <arbo_app> to <arbo_data> port 8443 keep state", "tcp 8443"},
+		// A port the topology never names: the ruleset's own ports are probed too.
+		{"app reaches data on a port nobody names", "ARBO004", "# tier app asks the cluster's resolvers (udp 53)",
+			"pass quick proto tcp from <arbo_app> to <arbo_data> port 5432 keep state", "tcp 5432"},
 		{"set skip on lo", "ARBO004", "set skip on lo0", "set skip on lo", "set skip on lo"},
 		{"first SSH rule is a block", "ARBO010", "pass in quick proto tcp from $mgmt_nets",
 			"block in quick proto tcp to any port 22\npass in quick proto tcp from $mgmt_nets", "SSH from management network"},
