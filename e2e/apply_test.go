@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // renderedFile is one entry of `arbo render`'s manifest (docs/json.md).
@@ -211,8 +212,24 @@ func TestFreshApply(t *testing.T) {
 			if !e.exists(m.Name, "/var/run/lab/pf.enabled") {
 				t.Errorf("%s: pf is not enabled", m.Name)
 			}
-			if !e.exists(m.Name, "/var/db/arbo/pf-confirmed") {
-				t.Errorf("%s: the rollback timer was never confirmed", m.Name)
+		}
+		// The rollback timer saw its confirmation: once its time is up it has
+		// consumed its own marker, logged no rollback, and the promoted rules
+		// are still the loaded ones.
+		wait, _ := time.ParseDuration(confirmTimeout)
+		time.Sleep(wait + 1500*time.Millisecond)
+		for _, m := range e.lab.Machines() {
+			if m.Name == "gate" {
+				continue
+			}
+			if left, _ := filepath.Glob(e.path(m.Name, "/var/db/arbo/pf-confirmed.*")); len(left) != 0 {
+				t.Errorf("%s: a rollback timer never looked at its confirmation: %v", m.Name, left)
+			}
+			if msgs, _ := os.ReadFile(e.path(m.Name, "/var/log/messages")); strings.Contains(string(msgs), "no confirmation") { // absent: nothing logged
+				t.Errorf("%s: a rollback timer fired after a confirmed load", m.Name)
+			}
+			if e.read(m.Name, "/var/run/lab/pf.loaded") != e.read(m.Name, "/etc/pf.conf") {
+				t.Errorf("%s: after the timer, the loaded rules are not /etc/pf.conf", m.Name)
 			}
 		}
 		sum := sha256.Sum256([]byte(e.read("gate", "/cf/conf/config.xml")))

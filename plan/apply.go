@@ -3,6 +3,8 @@ package plan
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -617,11 +619,12 @@ func (a *applier) wroteStaged() bool {
 // its arguments are a number of seconds and a word arbo chooses.
 const rollbackScript = `#!/bin/sh
 # arbo: commit-confirmed guard for pf. Unless arbo confirms within $1
-# seconds that a new SSH connection still gets in, the previous rules
-# (still in /etc/pf.conf: the new ones are only promoted after the
-# confirmation) are restored, or pf is disabled if it was off before.
+# seconds (by creating this guard's own marker, $3) that a new SSH
+# connection still gets in, the previous rules (still in /etc/pf.conf: the
+# new ones are only promoted after the confirmation) are restored, or pf is
+# disabled if it was off before.
 sleep "$1"
-[ -e /var/db/arbo/pf-confirmed ] && exit 0
+if [ -e "$3" ]; then rm -f "$3"; exit 0; fi
 if [ "$2" = disabled ]; then
 	pfctl -d
 elif [ -e /etc/pf.conf ]; then
@@ -640,7 +643,7 @@ func (a *applier) pfCommitConfirmed() error {
 	if !wasEnabled {
 		prev = "disabled"
 	}
-	secs, err := a.startGuard(rollbackScript, pfGuardPath, pfConfirmed, pfGuardPID, prev)
+	secs, marker, err := a.startGuard(rollbackScript, pfGuardPath, pfConfirmed, pfGuardPID, prev)
 	if err != nil {
 		return err
 	}
@@ -656,7 +659,7 @@ func (a *applier) pfCommitConfirmed() error {
 	if err := a.probe(); err != nil {
 		return a.rolledBack(err, secs, "the new pf rules", "the previous rules")
 	}
-	if err := a.t.WriteFileAtomic(pfConfirmed, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
+	if err := a.t.WriteFileAtomic(marker, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
 		return err
 	}
 	pf := a.d.File(PFPath)
@@ -671,16 +674,19 @@ func (a *applier) pfCommitConfirmed() error {
 	return nil
 }
 
-// Where the commit-confirmed guards keep their script, confirmation marker
-// and pid file. All fixed: nothing in a guard's command line comes from the
-// topology.
+// Where the commit-confirmed guards keep their script, and the stems of
+// each guard's own confirmation marker and pid file. Each armed guard gets
+// its own marker (stem + a token arbo draws): a guard of an earlier apply
+// that is still sleeping must not mistake the absence of a later run's
+// marker for its own failure and roll the later run back. Nothing in a
+// guard's command line comes from the topology.
 const (
 	pfGuardPath     = "/var/db/arbo/pf-rollback.sh"
 	pfConfirmed     = "/var/db/arbo/pf-confirmed"
-	pfGuardPID      = "/var/run/arbo-pf-rollback.pid"
+	pfGuardPID      = "/var/run/arbo-pf-rollback"
 	configGuardPath = "/var/db/arbo/config-rollback.sh"
 	configConfirmed = "/var/db/arbo/config-confirmed"
-	configGuardPID  = "/var/run/arbo-config-rollback.pid"
+	configGuardPID  = "/var/run/arbo-config-rollback"
 )
 
 // configGuardScript is the gateway's commit-confirmed guard: unless arbo
@@ -688,10 +694,11 @@ const (
 // previous config.xml ($2: arbo's backup of it) is put back and loaded.
 const configGuardScript = `#!/bin/sh
 # arbo: commit-confirmed guard for the gateway's config.xml. Unless arbo
-# confirms within $1 seconds that a new SSH connection still gets in, the
-# previous configuration ($2, arbo's backup) is put back and loaded.
+# confirms within $1 seconds (by creating this guard's own marker, $3) that
+# a new SSH connection still gets in, the previous configuration ($2,
+# arbo's backup) is put back and loaded.
 sleep "$1"
-[ -e /var/db/arbo/config-confirmed ] && exit 0
+if [ -e "$3" ]; then rm -f "$3"; exit 0; fi
 cp "$2" /cf/conf/config.xml
 rm -f /tmp/config.cache
 /etc/rc.filter_configure_sync
@@ -700,25 +707,29 @@ logger -t arbo "config.xml: no confirmation within $1 s: previous configuration 
 
 // startGuard arms an on-box rollback timer with daemon(8) before a firewall
 // change: the script runs detached, so it fires even when the change cuts
-// arbo off. It returns the timer's seconds.
-func (a *applier) startGuard(script, scriptPath, marker, pidFile, arg string) (int, error) {
+// arbo off. It returns the timer's seconds and the marker that confirms
+// this guard (and only this one).
+func (a *applier) startGuard(script, scriptPath, markerStem, pidStem, arg string) (int, string, error) {
 	if err := a.t.MkdirAll(StateDir, 0o700); err != nil {
-		return 0, err
-	}
-	if err := a.t.Remove(marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, err
+		return 0, "", err
 	}
 	if err := a.t.WriteFileAtomic(scriptPath, []byte(script), 0o700, 0, 0); err != nil {
-		return 0, err
+		return 0, "", err
 	}
+	var tok [8]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return 0, "", err
+	}
+	token := hex.EncodeToString(tok[:])
+	marker := markerStem + "." + token
 	secs := int(a.env.ConfirmTimeout / time.Second)
 	if secs < 1 {
 		secs = 60
 	}
-	if _, err := a.cmd("daemon", "-f", "-p", pidFile, "/bin/sh", scriptPath, strconv.Itoa(secs), arg); err != nil {
-		return 0, fmt.Errorf("starting the rollback timer (nothing was changed): %w", err)
+	if _, err := a.cmd("daemon", "-f", "-p", pidStem+"."+token+".pid", "/bin/sh", scriptPath, strconv.Itoa(secs), arg, marker); err != nil {
+		return 0, "", fmt.Errorf("starting the rollback timer (nothing was changed): %w", err)
 	}
-	return secs, nil
+	return secs, marker, nil
 }
 
 // rolledBack waits for the guard to fire after a failed confirmation, and
@@ -791,7 +802,7 @@ func (a *applier) gateway() error {
 	}
 	a.step("back up " + ConfigXML + " to " + backup)
 	// The gateway is a firewall too: the same commit-confirmed guard as pf.
-	secs, err := a.startGuard(configGuardScript, configGuardPath, configConfirmed, configGuardPID, backup)
+	secs, marker, err := a.startGuard(configGuardScript, configGuardPath, configConfirmed, configGuardPID, backup)
 	if err != nil {
 		return err
 	}
@@ -821,13 +832,13 @@ func (a *applier) gateway() error {
 	}
 	if !bytes.Equal(back[ConfigXML], f.Content) {
 		// pfSense already went back to its backup (ours): stop the timer.
-		_ = a.t.WriteFileAtomic(configConfirmed, []byte("pfSense restored its backup\n"), 0o600, 0, 0)
+		_ = a.t.WriteFileAtomic(marker, []byte("pfSense restored its backup\n"), 0o600, 0, 0)
 		return fmt.Errorf("pfSense did not keep the new %s (it restores a backup when it rejects a file): the gateway runs its previous configuration; see its system log", ConfigXML)
 	}
 	if err := a.probe(); err != nil {
 		return a.rolledBack(err, secs, "the new gateway configuration", "the previous configuration")
 	}
-	if err := a.t.WriteFileAtomic(configConfirmed, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
+	if err := a.t.WriteFileAtomic(marker, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
 		return err
 	}
 	a.man.Activated.Config = digestOf(f.Content)

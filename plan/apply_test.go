@@ -238,11 +238,14 @@ func TestGatewayCommitConfirmed(t *testing.T) {
 	if guard == nil {
 		t.Fatal("no rollback timer was started for the gateway")
 	}
-	backup := guard[len(guard)-1]
+	backup, marker := guard[len(guard)-2], guard[len(guard)-1]
 	if string(m.files[backup].content) != "<pfsense><old/></pfsense>\n" {
 		t.Fatalf("the guard would restore %s, which does not hold the previous config", backup)
 	}
-	if _, ok := m.files[configConfirmed]; !ok {
+	if !strings.HasPrefix(marker, configConfirmed+".") {
+		t.Fatalf("the guard's marker %q is not its own", marker)
+	}
+	if _, ok := m.files[marker]; !ok {
 		t.Fatal("a confirmed change was not marked: the timer would roll it back")
 	}
 	if !m.ran("/etc/rc.filter_configure_sync") {
@@ -265,8 +268,10 @@ func TestGatewayLockoutLeftToTheTimer(t *testing.T) {
 	if !res.Failed() || !strings.Contains(res.Machines[0].Error, "would lock SSH out") {
 		t.Fatalf("a gateway lockout was not reported: %+v", res.Machines)
 	}
-	if _, ok := m.files[configConfirmed]; ok {
-		t.Fatal("an unconfirmed gateway change was marked confirmed: the timer would not restore it")
+	for p := range m.files {
+		if strings.HasPrefix(p, configConfirmed) {
+			t.Fatalf("an unconfirmed gateway change was marked confirmed (%s): the timer would not restore it", p)
+		}
 	}
 	if man, _ := parseManifest(m.files[ManifestPath].content); man == nil || man.Activated.Config != "" {
 		t.Fatal("an unconfirmed config was recorded as activated")

@@ -425,3 +425,53 @@ func TestScriptsQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardScripts runs both commit-confirmed guards through a real sh with
+// stand-in pfctl, cp, rc.filter_configure_sync and logger: a guard whose own
+// marker exists exits without touching anything (and removes the marker);
+// one whose marker is missing rolls back, whatever other markers exist
+// (a later apply's guard has its own).
+func TestGuardScripts(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	for _, name := range []string{"pfctl", "logger", "cp", "rm"} {
+		stub := "#!/bin/sh\necho \"" + name + " $*\" >> " + log + "\n"
+		if name == "rm" {
+			stub += "exec /bin/rm \"$@\"\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(stub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(script string, args ...string) string {
+		os.Remove(log)
+		cmd := exec.Command("/bin/sh", append([]string{"-c", script, "guard"}, args...)...)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("guard: %v %s", err, out)
+		}
+		b, _ := os.ReadFile(log)
+		return string(b)
+	}
+	own := filepath.Join(dir, "pf-confirmed.aaaa")
+	other := filepath.Join(dir, "pf-confirmed.bbbb")
+	if err := os.WriteFile(own, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(rollbackScript, "0", "disabled", own); strings.Contains(got, "pfctl") {
+		t.Fatalf("a confirmed guard rolled back: %s", got)
+	}
+	if _, err := os.Stat(own); !os.IsNotExist(err) {
+		t.Error("a confirmed guard left its marker behind")
+	}
+	// Another run's marker does not confirm this guard.
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(rollbackScript, "0", "disabled", own); !strings.Contains(got, "pfctl -d") {
+		t.Fatalf("an unconfirmed guard did not roll back (pf was off before: pfctl -d): %q", got)
+	}
+	if got := run(configGuardScript, "0", "/cf/conf/backup/config-1.xml", own); !strings.Contains(got, "cp /cf/conf/backup/config-1.xml /cf/conf/config.xml") {
+		t.Fatalf("an unconfirmed gateway guard did not restore the backup: %q", got)
+	}
+}
