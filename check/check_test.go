@@ -7,16 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	examples "github.com/arbo-project/arbo/internal/golden"
+
 	"github.com/arbo-project/arbo/inventory"
 )
 
 func arboreus(t testing.TB) *inventory.Cluster {
 	t.Helper()
-	c, err := inventory.Load("../examples/arboreus/topology.yaml")
-	if err != nil {
-		t.Fatalf("load example: %v", err)
-	}
-	return c
+	return examples.Example(t, "arboreus")
 }
 
 // variant is the example changed by change, re-indexed as Load would.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"flag"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	examples "github.com/arbo-project/arbo/internal/golden"
+
 	"github.com/arbo-project/arbo/inventory"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // goldenReports are the reports whose three views are kept in testdata.
 func goldenReports(t *testing.T) map[string]*Report {
@@ -35,27 +34,6 @@ func goldenReports(t *testing.T) map[string]*Report {
 	return reps
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./check -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./check -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 func TestGolden(t *testing.T) {
 	for name, r := range goldenReports(t) {
 		var txt, col, js, ju bytes.Buffer
@@ -71,10 +49,10 @@ func TestGolden(t *testing.T) {
 		if err := WriteJUnit(&ju, r); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, name+".txt", txt.Bytes())
-		golden(t, name+".color.txt", col.Bytes())
-		golden(t, name+".json", js.Bytes())
-		golden(t, name+".xml", ju.Bytes())
+		examples.Check(t, name+".txt", txt.Bytes())
+		examples.Check(t, name+".color.txt", col.Bytes())
+		examples.Check(t, name+".json", js.Bytes())
+		examples.Check(t, name+".xml", ju.Bytes())
 	}
 }
 

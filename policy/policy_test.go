@@ -5,16 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/arbo-project/arbo/internal/golden"
+
 	"github.com/arbo-project/arbo/inventory"
 )
 
 func arboreus(t testing.TB) *inventory.Cluster {
 	t.Helper()
-	c, err := inventory.Load("../examples/arboreus/topology.yaml")
-	if err != nil {
-		t.Fatalf("load example: %v", err)
-	}
-	return c
+	return golden.Example(t, "arboreus")
 }
 
 func TestDeriveArboreusFlows(t *testing.T) {
