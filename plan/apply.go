@@ -977,6 +977,11 @@ func (a *applier) forget(name string) {
 func (a *applier) addJail(j state.Jail) {
 	if mj := a.man.jail(j.Name); mj != nil {
 		mj.Retired = false
+		// The tier comes from the topology on every apply, and the data
+		// flag sticks: a jail that was ever in a data tier keeps needing
+		// --allow-destroy (issue 11, item 3).
+		mj.Tier = j.Tier
+		mj.Data = mj.Data || j.Data
 		return
 	}
 	a.man.Jails = append(a.man.Jails, ManifestJail{Name: j.Name, Tier: j.Tier, Data: j.Data})
