@@ -600,7 +600,9 @@ func (m *merger) dns() error {
 				m.warnf("Resolver host override %s already exists in config.xml and is not arbo's; left as it is, arbo's is not written", fq)
 				continue
 			}
-			d := h.Descr
+			// The prefix goes on once: dns.Gateway already writes
+			// "arbo:<cluster>:jail:<name>" (issue 10 item 11).
+			d := strings.TrimPrefix(h.Descr, m.prefix)
 			if d == "" {
 				d = "host:" + fq
 			}

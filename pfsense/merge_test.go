@@ -667,3 +667,26 @@ func TestForwardToEmptyTierWarnsOnce(t *testing.T) {
 		t.Error("a forward to a tier without jails was written")
 	}
 }
+
+// TestHostOverridePrefixOnce: dns.Gateway writes descriptions that already
+// start with "arbo:<cluster>:"; Merge puts the prefix on once (issue 10
+// item 11), and a description without it still gets it.
+func TestHostOverridePrefixOnce(t *testing.T) {
+	c := loadCluster(t)
+	d := DNSData{Overrides: []HostOverride{
+		{Host: "a", Domain: c.Domain, IP: "10.20.1.10", Descr: "arbo:" + c.Name + ":jail:a"},
+		{Host: "b", Domain: c.Domain, IP: "10.20.1.11", Descr: "jail:b"},
+	}}
+	out, _, err := Merge(c, Factory(), Options{DNS: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<descr><![CDATA[arbo:arboreus:jail:a]]></descr>", "<descr><![CDATA[arbo:arboreus:jail:b]]></descr>"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("config.xml lacks %s", want)
+		}
+	}
+	if bytes.Contains(out, []byte("arbo:arboreus:arbo:")) {
+		t.Error("a host override description carries the prefix twice")
+	}
+}
