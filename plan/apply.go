@@ -634,6 +634,14 @@ logger -t arbo "pf: no confirmation within $1 s: previous rules restored"
 `
 
 func (a *applier) pfCommitConfirmed() error {
+	// pfctl without -n opens /dev/pf, which exists only once pf.ko is
+	// loaded. rc.d/pf loads it itself (required_modules="pf",
+	// freebsd/libexec/rc/rc.d/pf:23, through load_kld, rc.subr:2410), but
+	// arbo loads the rules over SSH before any reboot: on a fresh host the
+	// modules are not there yet. -n: no error when one is already loaded.
+	if _, err := a.cmd("kldload", "-n", "pf", "pflog"); err != nil {
+		return err
+	}
 	info, err := a.cmd("pfctl", "-s", "info")
 	if err != nil {
 		return err

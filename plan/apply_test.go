@@ -113,6 +113,12 @@ func TestApplyInMemory(t *testing.T) {
 	if m.ran("service", "pf", "restart") {
 		t.Error("service pf restart ran over SSH")
 	}
+	// pf.ko and pflog.ko before the first pfctl that needs /dev/pf
+	// (freebsd/libexec/rc/rc.d/pf:23 required_modules="pf": only rc.d/pf
+	// loads it, and arbo does not go through rc.d/pf).
+	if k, p := m.callIndex("kldload", "-n", "pf", "pflog"), m.callIndex("pfctl", "-s", "info"); k < 0 || p < 0 || k > p {
+		t.Errorf("kldload -n pf pflog (call %d) not before pfctl -s info (call %d)", k, p)
+	}
 	// Secrets: written with their mode, and the lock is released.
 	if f := m.files["/usr/jails/app1/root/.erlang.cookie"]; string(f.content) != cookie || f.mode != 0o400 {
 		t.Errorf("cookie: %+v", f)

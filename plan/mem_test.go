@@ -161,3 +161,15 @@ func (m *memTarget) ran(prefix ...string) bool {
 	}
 	return false
 }
+
+// callIndex is the index of the first call starting with prefix, or -1.
+func (m *memTarget) callIndex(prefix ...string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, c := range m.calls {
+		if len(c) >= len(prefix) && strings.Join(c[:len(prefix)], " ") == strings.Join(prefix, " ") {
+			return i
+		}
+	}
+	return -1
+}

@@ -85,6 +85,7 @@ var Links = map[string][]string{
 	"sha256":          {"/sbin/sha256"},
 	"daemon":          {"/usr/sbin/daemon"},
 	"logger":          {"/usr/bin/logger"},
+	"kldload":         {"/sbin/kldload"},
 	"freebsd-version": {"/bin/freebsd-version"},
 	"uname":           {"/usr/bin/uname"},
 	"hostname":        {"/bin/hostname"},
