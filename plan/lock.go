@@ -40,24 +40,52 @@ func Lock(ctx context.Context, t Target, machine, owner string, now time.Time, s
 		}
 		if res.Exit == 0 {
 			info := fmt.Sprintf("%s\n%d\n", owner, now.Unix())
-			return t.WriteFileAtomic(path.Join(LockPath, lockOwner), []byte(info), 0o600, -1, -1)
+			if err := t.WriteFileAtomic(path.Join(LockPath, lockOwner), []byte(info), 0o600, -1, -1); err != nil {
+				// A lock without its owner would block every later run
+				// (disk full under StateDir): release what was taken.
+				if uerr := Unlock(ctx, t); uerr != nil {
+					return fmt.Errorf("machine %s: lock: writing the owner: %w (and removing %s failed: %v; remove it by hand)", machine, err, LockPath, uerr)
+				}
+				return fmt.Errorf("machine %s: lock: writing the owner: %w", machine, err)
+			}
+			return nil
 		}
 		got, err := t.ReadFiles(ctx, []string{path.Join(LockPath, lockOwner)})
 		if err != nil {
 			return fmt.Errorf("machine %s: lock: %w", machine, err)
 		}
-		who, since := "an unknown run", time.Time{}
+		who, since := "", time.Time{}
 		if b, ok := got[path.Join(LockPath, lockOwner)]; ok {
 			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 			who = lines[0]
-			if len(lines) > 1 {
-				if sec, err := strconv.ParseInt(lines[1], 10, 64); err == nil {
+			// Complete only with its final newline: a cut write such as
+			// "who\n17" must not date the lock to 1970.
+			if len(lines) > 1 && strings.HasSuffix(string(b), "\n") {
+				if sec, err := strconv.ParseInt(strings.TrimSpace(lines[1]), 10, 64); err == nil {
 					since = time.Unix(sec, 0)
-					who += " since " + since.UTC().Format(time.RFC3339)
 				}
 			}
 		}
-		if since.IsZero() || now.Sub(since) < stale || attempt > 0 {
+		if since.IsZero() {
+			// No owner file, or a half-written one (a run died between
+			// mkdir and the owner write): date the lock by its directory,
+			// so it becomes stale like any other.
+			fi, err := t.Lstat(LockPath)
+			if errors.Is(err, fs.ErrNotExist) && attempt == 0 {
+				continue // released meanwhile: try again
+			}
+			if err != nil {
+				return fmt.Errorf("machine %s: lock: %w", machine, err)
+			}
+			since = fi.ModTime()
+			if who == "" {
+				who = "an unknown run (no owner file)"
+			} else {
+				who += " (owner file incomplete)"
+			}
+		}
+		who += fmt.Sprintf(" since %s (%s ago)", since.UTC().Format(time.RFC3339), now.Sub(since).Round(time.Second))
+		if now.Sub(since) < stale || attempt > 0 {
 			return &LockHeldError{Machine: machine, Owner: who}
 		}
 		if err := Unlock(ctx, t); err != nil {

@@ -21,6 +21,10 @@ type memTarget struct {
 	dirs  map[string]bool
 	run   func(argv []string, stdin string) remote.Result
 	calls [][]string
+	// mtimes dates paths for Stat/Lstat (zero when unset); writeErr, when
+	// set, makes WriteFileAtomic fail for the paths it returns an error for.
+	mtimes   map[string]time.Time
+	writeErr func(p string) error
 }
 
 type memFile struct {
@@ -35,9 +39,10 @@ func newMem() *memTarget {
 }
 
 type memInfo struct {
-	name string
-	f    memFile
-	dir  bool
+	name  string
+	f     memFile
+	dir   bool
+	mtime time.Time
 }
 
 func (i memInfo) Name() string { return i.name }
@@ -51,7 +56,7 @@ func (i memInfo) Mode() fs.FileMode {
 	}
 	return i.f.mode
 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) ModTime() time.Time { return i.mtime }
 func (i memInfo) IsDir() bool        { return i.dir }
 func (i memInfo) Sys() any           { return nil }
 
@@ -71,10 +76,10 @@ func (m *memTarget) stat(p string) (fs.FileInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if f, ok := m.files[p]; ok {
-		return memInfo{name: path.Base(p), f: f}, nil
+		return memInfo{name: path.Base(p), f: f, mtime: m.mtimes[p]}, nil
 	}
 	if m.dirs[p] {
-		return memInfo{name: path.Base(p), dir: true}, nil
+		return memInfo{name: path.Base(p), dir: true, mtime: m.mtimes[p]}, nil
 	}
 	return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
 }
@@ -104,6 +109,11 @@ func (m *memTarget) Run(_ context.Context, argv []string, o remote.RunOpts) (rem
 func (m *memTarget) WriteFileAtomic(p string, content []byte, mode fs.FileMode, uid, gid int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.writeErr != nil {
+		if err := m.writeErr(p); err != nil {
+			return err
+		}
+	}
 	m.files[p] = memFile{content: append([]byte(nil), content...), mode: mode, uid: uid, gid: gid}
 	return nil
 }

@@ -338,7 +338,51 @@ func TestLock(t *testing.T) {
 	if err := Unlock(ctx, m); err != nil || m.dirs[LockPath] {
 		t.Fatalf("unlock: %v", err)
 	}
+
+	// Disk full: the owner write fails after mkdir succeeded. The lock
+	// directory must not be left behind, or every later run exits 4.
+	m.writeErr = func(p string) error {
+		if strings.HasPrefix(p, LockPath+"/") {
+			return errors.New("no space left on device")
+		}
+		return nil
+	}
+	err = Lock(ctx, m, "h1", "carol@ci pid 3", now, time.Hour)
+	if err == nil || errors.As(err, &lh) || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("failed owner write: %v", err)
+	}
+	if m.dirs[LockPath] {
+		t.Fatal("a failed owner write left the lock directory behind")
+	}
+	m.writeErr = nil
+
+	// An owner-less lock (or one whose owner file is half-written) is dated
+	// by the directory's mtime: held while young, reported with its age,
+	// taken over once stale.
+	for _, owner := range []*string{nil, ptr("dave@ci pid 4\n17")} {
+		m.dirs[LockPath] = true
+		delete(m.files, LockPath+"/owner")
+		if owner != nil {
+			m.files[LockPath+"/owner"] = memFile{content: []byte(*owner)}
+		}
+		m.mtimes = map[string]time.Time{LockPath: now}
+		err = Lock(ctx, m, "h1", "erin@ci pid 5", now.Add(10*time.Minute), time.Hour)
+		if !errors.As(err, &lh) || !strings.Contains(lh.Owner, "(10m0s ago)") {
+			t.Fatalf("young owner-less lock: %v", err)
+		}
+		if err := Lock(ctx, m, "h1", "erin@ci pid 5", now.Add(2*time.Hour), time.Hour); err != nil {
+			t.Fatalf("stale owner-less lock not taken over: %v", err)
+		}
+		if b := m.files[LockPath+"/owner"].content; !strings.HasPrefix(string(b), "erin@ci") {
+			t.Fatalf("owner file after takeover: %q", b)
+		}
+		if err := Unlock(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestStaleness(t *testing.T) {
 	p := &Plan{Machines: []MachinePlan{{Name: "h1", Reads: map[string]string{"/etc/a": "1", "/etc/b": ""}, Actions: []Action{{Op: OpUpdate, Kind: KindFile, Target: "/etc/a", After: "2"}}}}}
