@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/ui"
 )
 
 // Style holds the escape sequences the text view wraps words in. The CLI
@@ -65,14 +66,17 @@ func WriteText(w io.Writer, r *Report, st Style) error {
 			if i > 0 {
 				b.WriteString("\n")
 			}
-			b.WriteString(st.wrap(st.Heading, f.Machine))
+			b.WriteString(st.wrap(st.Heading, ui.EscapeLine(f.Machine)))
 			b.WriteString("\n")
 			last = f.Machine
 		}
-		line := fmt.Sprintf("%s %s: %s (%s)", f.ID, f.Subject, f.Message, location(r.File, f.Pos))
+		// Subject, message and reason carry topology text: shown escaped
+		// (ui.Escape), so that no reason can clear the screen or print a
+		// fake "No changes" (issue 11, item 4).
+		line := ui.EscapeLine(fmt.Sprintf("%s %s: %s (%s)", f.ID, f.Subject, f.Message, location(r.File, f.Pos)))
 		if f.Accepted {
 			b.WriteString("  ")
-			b.WriteString(st.wrap(st.Accepted, fmt.Sprintf("%s %s [accepted: %s]", f.Severity, line, f.AcceptReason)))
+			b.WriteString(st.wrap(st.Accepted, fmt.Sprintf("%s %s [accepted: %s]", f.Severity, line, ui.EscapeLine(f.AcceptReason))))
 		} else {
 			b.WriteString("  ")
 			b.WriteString(st.severity(f.Severity))
@@ -217,7 +221,7 @@ type junitText struct {
 func WriteJUnit(w io.Writer, r *Report) error {
 	suite := junitSuite{Name: "arbo.check", Time: "0"}
 	for _, cs := range r.Cases {
-		jc := junitCase{ClassName: "arbo.check." + cs.ID, Name: cs.Machine, Time: "0"}
+		jc := junitCase{ClassName: "arbo.check." + cs.ID, Name: ui.EscapeLine(cs.Machine), Time: "0"}
 		var failing, accepted, notes []Finding
 		for _, f := range cs.Findings {
 			switch {
@@ -231,25 +235,28 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		}
 		var all strings.Builder
 		for _, f := range cs.Findings {
-			fmt.Fprintf(&all, "%s %s %s: %s (%s)", f.Severity, f.ID, f.Subject, f.Message, location(r.File, f.Pos))
+			// encoding/xml writes CDATA unfiltered: a NUL or ESC from the
+			// topology would make the file invalid XML, so every text
+			// goes through ui.EscapeLine, whose output XML 1.0 allows.
+			all.WriteString(ui.EscapeLine(fmt.Sprintf("%s %s %s: %s (%s)", f.Severity, f.ID, f.Subject, f.Message, location(r.File, f.Pos))))
 			if f.Accepted {
-				fmt.Fprintf(&all, " [accepted: %s]", f.AcceptReason)
+				fmt.Fprintf(&all, " [accepted: %s]", ui.EscapeLine(f.AcceptReason))
 			}
 			all.WriteString("\n")
 		}
 		switch {
 		case len(failing) > 0:
-			msg := failing[0].Message
+			msg := ui.EscapeLine(failing[0].Message)
 			if len(failing) > 1 {
 				msg += fmt.Sprintf(" (and %d more)", len(failing)-1)
 			}
-			jc.Failure = &junitMessage{Message: msg, Type: cs.ID, Body: cs.Title + "\n" + all.String()}
+			jc.Failure = &junitMessage{Message: msg, Type: cs.ID, Body: ui.Escape(cs.Title) + "\n" + all.String()}
 			suite.Failures++
 		case len(accepted) > 0:
 			reasons := make([]string, 0, len(accepted))
 			for _, f := range accepted {
-				if !containsString(reasons, f.AcceptReason) {
-					reasons = append(reasons, f.AcceptReason)
+				if r := ui.EscapeLine(f.AcceptReason); !containsString(reasons, r) {
+					reasons = append(reasons, r)
 				}
 			}
 			jc.Skipped = &junitMessage{Message: "accepted: " + strings.Join(reasons, "; "), Body: all.String()}

@@ -222,3 +222,53 @@ func xmllint(t *testing.T, doc []byte) {
 		t.Fatalf("xmllint: %v\n%s", err, out)
 	}
 }
+
+// A reason holding a NUL, an escape sequence, a bidi override and bytes that
+// are not UTF-8 (issue 11, item 4): the JUnit file still parses and the text
+// view shows the characters escaped, never raw.
+func TestHostileAcceptReason(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "examples", "single-host", "topology.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := strings.Replace(string(data),
+		`reason: "one host by design: losing it loses the cluster"`,
+		`reason: "nul \0 then \e[2J\e[HNo changes. \u202e and \x9b2J"`, 1)
+	if hostile == string(data) {
+		t.Fatal("the example no longer holds the accept entry this test changes")
+	}
+	c, err := inventory.Parse("topology.yaml", []byte(hostile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Run(c, Options{})
+	r.File = "topology.yaml"
+	var txt, col, ju bytes.Buffer
+	if err := WriteText(&txt, r, Plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteText(&col, r, ANSI); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJUnit(&ju, r); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"text": txt.String(), "junit": ju.String()} {
+		if strings.ContainsAny(out, "\x00\x1b\u009b\u202e") {
+			t.Errorf("%s view holds raw control characters:\n%q", name, out)
+		}
+		if !strings.Contains(out, `nul \x00 then \x1b[2J\x1b[HNo changes. \u202e and \x9b2J`) {
+			t.Errorf("%s view does not show the reason escaped:\n%s", name, out)
+		}
+	}
+	if n := strings.Count(col.String(), "\x1b[2J"); n != 0 {
+		t.Errorf("colour view clears the screen %d times", n)
+	}
+	var d struct {
+		XMLName xml.Name `xml:"testsuites"`
+	}
+	if err := xml.Unmarshal(ju.Bytes(), &d); err != nil {
+		t.Fatalf("JUnit is not XML: %v\n%q", err, ju.String())
+	}
+	xmllint(t, ju.Bytes())
+}
