@@ -486,7 +486,12 @@ func (a *applier) host() error {
 	}
 	for _, act := range a.has(OpReload, KindDNS) {
 		j := a.jailSpec(act.Jail)
-		if _, err := a.cmd("service", "-j", j.SafeName, "unbound", "configtest"); err != nil {
+		// The dns/unbound port's rc script has no configtest (freebsd-ports
+		// dns/unbound/files/unbound.in:85 extra_commands="reload"; rc.subr:1709
+		// refuses it): check with the port's unbound-checkconf inside the
+		// jail on the file its rc script reads (unbound.in:76), then restart,
+		// whose start_precmd checks again (unbound.in:69).
+		if _, err := a.cmd(UnboundCheckArgs(j.SafeName)...); err != nil {
 			return fmt.Errorf("unbound in jail %s refuses its configuration: %w", j.Name, err)
 		}
 		if _, err := a.cmd("service", "-j", j.SafeName, "unbound", "restart"); err != nil {
@@ -1020,4 +1025,10 @@ func (a *applier) writeManifest(complete bool) error {
 		return err
 	}
 	return a.t.WriteFileAtomic(ManifestPath, a.man.encode(), 0o600, 0, 0)
+}
+
+// UnboundCheckArgs is the command that validates the port's unbound
+// configuration inside jail j (safe name), as its rc script would.
+func UnboundCheckArgs(j string) []string {
+	return []string{"jexec", j, "/usr/local/sbin/unbound-checkconf", "/usr/local/etc/unbound/unbound.conf"}
 }

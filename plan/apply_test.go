@@ -322,3 +322,37 @@ func TestInterrupt(t *testing.T) {
 		t.Error("the summary does not say what was not done")
 	}
 }
+
+// The dns/unbound port's rc script has no configtest
+// (../shared/fixtures/upstream/freebsd-ports/dns/unbound/files/unbound.in:85
+// extra_commands="reload"; rc.subr:1709 answers "unknown directive" and exit
+// 1): apply checks with unbound-checkconf inside the jail, then restarts.
+func TestApplyChecksUnboundWithCheckconf(t *testing.T) {
+	m := newMem()
+	fakeHost(m)
+	inner := m.run
+	m.run = func(argv []string, stdin string) remote.Result {
+		if len(argv) >= 4 && argv[0] == "service" && argv[len(argv)-2] == "unbound" && argv[len(argv)-1] == "configtest" {
+			return remote.Result{Exit: 1, Stderr: []byte("/usr/local/etc/rc.d/unbound: unknown directive 'configtest'.\n")}
+		}
+		return inner(argv, stdin)
+	}
+	d := desired()
+	d.Files = append(d.Files, state.File{Path: "/usr/jails/app1/usr/local/etc/unbound/unbound.conf", Mode: 0o644, Owner: "root", Group: "wheel", Jail: "app1",
+		Content: []byte("server:\n"), Reload: []state.Reload{{Kind: state.ReloadUnbound, Target: "app1"}}})
+	ctx := context.Background()
+	snap, err := Read(ctx, m, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Plan{FormatVersion: 1, Kind: PlanKind, Machines: []MachinePlan{Diff(d, snap, Options{})}}
+	sess := &Session{Targets: map[string]Target{"h1": m}, Desired: map[string]*state.Machine{"h1": d}}
+	res, err := Apply(ctx, (&inventory.Cluster{Name: "x"}).Finish(), p, sess, applyEnv(nil))
+	if err != nil || res.Failed() {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	c, r := m.callIndex(UnboundCheckArgs("app1")...), m.callIndex("service", "-j", "app1", "unbound", "restart")
+	if c < 0 || r < 0 || c > r {
+		t.Errorf("unbound-checkconf in the jail (call %d) not before service -j app1 unbound restart (call %d)", c, r)
+	}
+}

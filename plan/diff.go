@@ -210,7 +210,7 @@ func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.
 	for _, r := range sortedReloads(reloads) {
 		switch r.Kind {
 		case state.ReloadUnbound:
-			out = append(out, Action{Op: OpReload, Kind: KindDNS, Target: "unbound", Jail: r.Target, Reason: "unbound configtest, then reload in jail " + r.Target})
+			out = append(out, Action{Op: OpReload, Kind: KindDNS, Target: "unbound", Jail: r.Target, Reason: "unbound-checkconf, then restart in jail " + r.Target})
 		case state.ReloadErlang:
 			if !created[r.Target] {
 				out = append(out, Action{Op: OpRestart, Kind: KindService, Target: r.Target, Jail: r.Target, Reason: "its Erlang files changed"})

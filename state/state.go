@@ -40,7 +40,7 @@ const (
 	ReloadRoutes    = "routes"     // route add/change for static routes
 	ReloadPF        = "pf"         // pfctl -nf, then commit-confirmed pfctl -f
 	ReloadJail      = "jail"       // restart the jail named in Target
-	ReloadUnbound   = "unbound"    // unbound configtest + reload (in jail Target, or the gateway)
+	ReloadUnbound   = "unbound"    // unbound-checkconf + restart (in jail Target, or the gateway)
 	ReloadErlang    = "erlang"     // service -j Target <erlang.service> restart
 	ReloadPfSense   = "pfsense"    // rc.filter_configure_sync + read-back
 	ReloadPfSenseNS = "pfsense-ns" // pfSsh.php playback svc restart unbound

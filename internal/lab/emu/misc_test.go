@@ -112,12 +112,20 @@ func TestJexecAndServiceInJail(t *testing.T) {
 	l := setupJail(t)
 	l.must("service", "netif", "cloneup")
 	l.must("ezjail-admin", "start", "web")
-	// configtest fails without a config or a server: clause.
-	l.fails(1, "service", "-j", "web", "unbound", "configtest")
-	l.write("/usr/jails/web/usr/local/etc/unbound/unbound.conf", "# nothing\n")
+	// unbound-checkconf fails without a config or a server: clause.
+	conf := "/usr/local/etc/unbound/unbound.conf"
+	l.fails(1, "jexec", "web", "/usr/local/sbin/unbound-checkconf", conf)
+	l.fails(1, "service", "-j", "web", "unbound", "restart")
+	l.write("/usr/jails/web"+conf, "# nothing\n")
+	l.fails(1, "jexec", "web", "/usr/local/sbin/unbound-checkconf", conf)
+	l.write("/usr/jails/web"+conf, "server:\n  interface: 10.0.1.10\n")
+	l.must("jexec", "web", "/usr/local/sbin/unbound-checkconf", conf)
+	// The port's rc script has no configtest (unbound.in:85): rc.subr
+	// refuses it (rc.subr:1709) even with a valid config.
+	if _, _, errOut := l.runIn("", "service", "-j", "web", "unbound", "configtest"); !strings.Contains(errOut, "unknown directive 'configtest'") {
+		t.Errorf("port unbound configtest: stderr %q", errOut)
+	}
 	l.fails(1, "jexec", "web", "service", "unbound", "configtest")
-	l.write("/usr/jails/web/usr/local/etc/unbound/unbound.conf", "server:\n  interface: 10.0.1.10\n")
-	l.must("jexec", "web", "service", "unbound", "configtest")
 	l.must("service", "-j", "web", "unbound", "restart")
 	l.fails(1, "service", "-j", "nosuch", "unbound", "restart")
 	if log := l.read(ServicesLog); !strings.Contains(log, " web unbound restart\n") {
