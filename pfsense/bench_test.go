@@ -4,7 +4,7 @@ import "testing"
 
 func BenchmarkMergeRich(b *testing.B) {
 	c := loadCluster(b)
-	base := fixture(b, "pfsensible-nat-port-forward-config.repaired.xml")
+	base := base(b, natRepaired)
 	opts := Options{DNS: dnsData(c)}
 	for b.Loop() {
 		if _, _, err := Merge(c, base, opts); err != nil {
@@ -14,7 +14,7 @@ func BenchmarkMergeRich(b *testing.B) {
 }
 
 func BenchmarkParseRich(b *testing.B) {
-	base := fixture(b, "pfsensible-nat-port-forward-config.repaired.xml")
+	base := base(b, natRepaired)
 	for b.Loop() {
 		if _, err := parse(base); err != nil {
 			b.Fatal(err)

@@ -301,7 +301,53 @@ func parseValid(base []byte) (*document, error) {
 	if err := checkRepeats(base, d.root, "pfsense"); err != nil {
 		return nil, err
 	}
+	if err := checkMixedText(base, d.root, "pfsense"); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// checkMixedText refuses text that pfSense's parser would store as the
+// value of an element that also has child elements. xmlparse.inc cData()
+// (pfsense-2.7.2 src/etc/inc/xmlparse.inc:132-152) trims each chunk of
+// character data of "\t\n\r" only (line 135); a remainder that is not all
+// spaces (line 146) replaces the element's children with a string (line
+// 147), and the next child's startElement then indexes into that string
+// (line 73) and the file is not read back (pfSense restores a backup). Expat
+// hands character data to cData in chunks split at each newline, so each
+// line of a text node is judged on its own, as pfSense does: a line of
+// indentation such as "\t\t \t <x>" passes through trim as " \t " and is
+// refused, while "\t\t <x>" (trimmed to " ") is ignored by pfSense.
+func checkMixedText(src []byte, n *node, path string) error {
+	if n.hasElems() {
+		for _, k := range n.kids {
+			if k.kind != kText {
+				continue
+			}
+			line := lineAt(src, k.off)
+			for i, chunk := range strings.Split(k.text, "\n") {
+				if strings.Trim(strings.Trim(chunk, "\t\n\r"), " ") == "" {
+					continue
+				}
+				what := "whitespace that mixes spaces and tabs"
+				if strings.TrimSpace(chunk) != "" {
+					what = fmt.Sprintf("text %q", strings.TrimSpace(chunk))
+				}
+				return &SyntaxError{Line: line + i, Msg: fmt.Sprintf(
+					"%s between the children of <%s>: pfSense's parser (xmlparse.inc cData) would take it as the element's value and fail to read the file; indent with tabs only (or spaces only after the tabs) and remove stray text",
+					what, path)}
+			}
+		}
+	}
+	for _, k := range n.kids {
+		if k.kind != kElem {
+			continue
+		}
+		if err := checkMixedText(src, k, path+"/"+k.name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkRepeats(src []byte, n *node, path string) error {
