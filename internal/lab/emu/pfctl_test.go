@@ -3,6 +3,7 @@ package emu
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -160,36 +161,53 @@ func TestPfctlTables(t *testing.T) {
 	l.fails(1, "pfctl", "-t", "nosuch", "-T", "show")
 }
 
+// pfctlCorpusDir is the shared pfctl corpus, found relative to the module
+// root (internal/lab/emu is three levels below it).
+const pfctlCorpusDir = "../../../../shared/fixtures/pfctl"
+
 // TestPfctlCorpus measures -nf against FreeBSD's and OpenBSD's pfctl test
-// files: every .in that pfctl accepts must pass (the parser must not reject
-// valid syntax); .fail cases are semantic checks of pfctl that the lab only
-// partly models, so their count is reported, not required.
+// files (shared/fixtures/pfctl/README.md): every pass case (.in with a .ok)
+// must be accepted, and FreeBSD's .ok files too (upstream's selfpfNNNN test
+// loads each .ok again); every FreeBSD .fail case must be rejected with an
+// error the .fail pattern matches (pfctl_test.c: ATF_CHECK_MATCH, a POSIX
+// extended regexp).
 func TestPfctlCorpus(t *testing.T) {
-	base := "/work/shared/fixtures/pfctl"
+	base := pfctlCorpusDir
 	if _, err := os.Stat(base); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("corpus missing: %v", err)
 		}
 		t.Skipf("pfctl corpus not available: %v", err)
 	}
-	failing := map[string]bool{}
-	fails, _ := filepath.Glob(filepath.Join(base, "freebsd", "*.fail"))
-	for _, f := range fails {
-		failing[strings.TrimSuffix(f, ".fail")+".in"] = true
+	manifest, err := os.ReadFile(filepath.Join(base, "MANIFEST.tsv"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	ins, _ := filepath.Glob(filepath.Join(base, "*", "*.in"))
-	passOK, passN, failOK, failN := 0, 0, 0, 0
-	for _, in := range ins {
-		data, err := os.ReadFile(in)
+	kinds := map[string]string{} // file -> pass | pass-iface | fail
+	for _, row := range strings.Split(string(manifest), "\n")[1:] {
+		if f := strings.Split(row, "\t"); len(f) > 3 {
+			kinds[f[3]] = f[2]
+		}
+	}
+	parse := func(path string) error {
+		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := &env{}
-		_, _, perr := parsePF(filepath.Base(in), data, pfFileReader(e, filepath.Dir(in)))
-		if failing[in] {
+		_, _, perr := parsePF(filepath.Base(path), data, pfFileReader(&env{}, filepath.Dir(path)))
+		return perr
+	}
+	passOK, passN, failOK, failN, selfOK, selfN := 0, 0, 0, 0, 0, 0
+	ins, _ := filepath.Glob(filepath.Join(base, "*", "*.in"))
+	for _, in := range ins {
+		perr := parse(in)
+		if pat, err := os.ReadFile(strings.TrimSuffix(in, ".in") + ".fail"); err == nil {
 			failN++
-			if perr != nil {
+			re := regexp.MustCompile(string(pat))
+			if perr != nil && re.MatchString(perr.Error()+"\n") {
 				failOK++
+			} else {
+				t.Errorf("%s: want an error matching %q, got %v", in, pat, perr)
 			}
 			continue
 		}
@@ -200,9 +218,22 @@ func TestPfctlCorpus(t *testing.T) {
 			t.Errorf("%s: rejected valid ruleset: %v", in, perr)
 		}
 	}
-	t.Logf("pfctl corpus: %d/%d valid rulesets accepted, %d/%d invalid ones rejected", passOK, passN, failOK, failN)
-	if failOK < 2 {
-		t.Errorf("only %d of %d failure cases rejected; the include and port-range checks should catch 2", failOK, failN)
+	oks, _ := filepath.Glob(filepath.Join(base, "freebsd", "*.ok"))
+	for _, ok := range oks {
+		rel, _ := filepath.Rel(base, ok)
+		if kinds[rel] != "pass" {
+			continue // pass-iface cases have no selfpf test upstream
+		}
+		selfN++
+		if perr := parse(ok); perr == nil {
+			selfOK++
+		} else {
+			t.Errorf("%s: rejected pfctl's own output: %v", ok, perr)
+		}
+	}
+	t.Logf("pfctl corpus: accepted pass cases %d/%d, rejected fail cases %d/%d, accepted FreeBSD .ok (selfpf) %d/%d", passOK, passN, failOK, failN, selfOK, selfN)
+	if passN < 59 || failN < 7 || selfN < 20 {
+		t.Errorf("corpus smaller than expected (%d pass, %d fail, %d selfpf): was it moved?", passN, failN, selfN)
 	}
 }
 

@@ -159,8 +159,10 @@ func pfTokens(s string) []string {
 			i++
 		case c == '"':
 			j := strings.IndexByte(s[i+1:], '"')
-			if j < 0 {
-				j = len(s) - i - 1
+			if j < 0 { // unterminated (a macro value can bring one): the rest is the token
+				toks = append(toks, s[i:])
+				i = len(s)
+				continue
 			}
 			toks = append(toks, s[i:i+j+2])
 			i += j + 2
@@ -225,6 +227,9 @@ func (p *pfParser) parse(file, text string) error {
 		}
 		toks := pfTokens(exp)
 		if err := checkPFStmt(toks); err != nil {
+			return &pfError{file, l.line, err.Error()}
+		}
+		if err := pfStrict(toks); err != nil {
 			return &pfError{file, l.line, err.Error()}
 		}
 		if toks[0] == "include" {
