@@ -109,6 +109,10 @@ func (l *loader) parse(data []byte) (c *Cluster) {
 		l.add(Pos{}, "", "file has too many YAML items (up to %d, at most %d allowed)", bound, MaxNodes)
 		return nil
 	}
+	if bad, ok := badByte(data); !ok {
+		l.add(bad.Pos, "", "%s", bad.Msg)
+		return nil
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := safeDecode(dec, &doc); err != nil {
