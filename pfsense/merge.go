@@ -504,6 +504,17 @@ func (m *merger) routes() error {
 				// Monitoring a host with dpinger only adds alarms: a host
 				// that is down takes its jails with it anyway.
 				presence("monitor_disable"),
+				// Never the default route. With the default gateway on
+				// "automatic" (defaultgw4 empty, as in pfSense's factory
+				// config), fixup_default_gateway picks the first gateway
+				// that is unmonitored or up (gwlb.inc:1145-1160), which an
+				// arbo gateway always is; only force_down excludes it
+				// (gwlb.inc:1150). force_down does not touch its static
+				// routes: system_staticroutes_configure (system.inc:1410-
+				// 1480) never reads it. It only reports the gateway as
+				// "down" (gwlb.inc:418-420) and drops route-to from GW
+				// macros (filter.inc:1042), which arbo's rules do not use.
+				presence("force_down"),
 			))
 		}
 		dests[r.Dest.String()] = true

@@ -718,3 +718,56 @@ func TestHostOverridePrefixOnce(t *testing.T) {
 		t.Error("a host override description carries the prefix twice")
 	}
 }
+
+// automaticDefault is the gateway pfSense makes the default route when
+// defaultgw4 is empty ("automatic"), for gateways read from config.xml with no
+// monitoring status: fixup_default_gateway (pfsense-2.7.2
+// src/etc/inc/gwlb.inc:1145-1160) skips force_down (1150) and takes the first
+// that is unmonitored or has monitoring actions off (1154-1157); otherwise the
+// first one not on lo0 is the fallback (1158-1165).
+func automaticDefault(gws *node, proto string) string {
+	fallback := ""
+	for _, gw := range gws.elems("gateway_item") {
+		if gw.childValue("ipprotocol") != proto || gw.child("force_down") != nil {
+			continue
+		}
+		if gw.child("monitor_disable") != nil || gw.child("action_disable") != nil {
+			return gw.childValue("name")
+		}
+		if fallback == "" && gw.childValue("interface") != "lo0" {
+			fallback = gw.childValue("name")
+		}
+	}
+	return fallback
+}
+
+func TestArboGatewaysNeverDefault(t *testing.T) {
+	c := loadCluster(t)
+	for _, name := range mergeFixtures {
+		t.Run(name, func(t *testing.T) {
+			out, _, err := Merge(c, base(t, name), Options{DNS: dnsData(c)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _ := parse(out)
+			gws := d.root.child("gateways")
+			n := 0
+			for _, gw := range gws.elems("gateway_item") {
+				if strings.HasPrefix(gw.childValue("descr"), "arbo:") {
+					n++
+				}
+			}
+			if n == 0 {
+				t.Fatal("no arbo gateway in the merged config; the test proves nothing")
+			}
+			for _, proto := range []string{"inet", "inet6"} {
+				got := automaticDefault(gws, proto)
+				for _, gw := range gws.elems("gateway_item") {
+					if got != "" && got == gw.childValue("name") && strings.HasPrefix(gw.childValue("descr"), "arbo:") {
+						t.Errorf("%s: arbo gateway %s would be the automatic default", proto, got)
+					}
+				}
+			}
+		})
+	}
+}
