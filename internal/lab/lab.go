@@ -61,6 +61,17 @@ type Options struct {
 	GatewayConfig []byte
 	// Files are extra files for the machines.
 	Files []File
+	// Upstream is the shared upstream folder (fixtures/upstream, see
+	// upstream.go). When set, Up checks every pinned file's sha256 (and
+	// refuses on a mismatch) and installs FreeBSD's rc framework on every
+	// host at its FreeBSD path, unchanged: /etc/rc.subr,
+	// /etc/defaults/rc.conf, /etc/network.subr, /etc/rc.d/*.
+	Upstream string
+	// RealCode (with Upstream) also installs the upstream programs that
+	// the emulator otherwise answers for and makes them what runs:
+	// /usr/sbin/service (service.sh), /usr/local/bin/ezjail-admin and
+	// /usr/local/etc/rc.d/ezjail, with /bin/sh the POSIX shell they need.
+	RealCode bool
 	// ProxyExec runs the proxies in a detached process: this command, with
 	// "--dir DIR" appended, must call ServeProxies (arbo-lab's hidden
 	// `proxy` command). Empty runs them inside this process, which suits
@@ -91,6 +102,12 @@ func WithFile(machine, path string, content []byte, mode os.FileMode) Option {
 
 // WithBase keeps the machine roots under base instead of DefaultBase.
 func WithBase(base string) Option { return func(o *Options) { o.Base = base } }
+
+// WithUpstream installs the pinned upstream files from dir (Options.Upstream).
+func WithUpstream(dir string) Option { return func(o *Options) { o.Upstream = dir } }
+
+// WithRealCode makes the upstream programs what runs (Options.RealCode).
+func WithRealCode() Option { return func(o *Options) { o.RealCode = true } }
 
 // WithEmuBinary uses a prebuilt lab-emu.
 func WithEmuBinary(path string) Option { return func(o *Options) { o.EmuBinary = path } }
@@ -254,6 +271,14 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 			return nil, fmt.Errorf("lab up: machine name %q cannot name a directory", n)
 		}
 	}
+	var upstream []File
+	if o.Upstream != "" {
+		if upstream, err = UpstreamFiles(o.Upstream); err != nil {
+			return nil, fmt.Errorf("lab up: %w", err)
+		}
+	} else if o.RealCode {
+		return nil, errors.New("lab up: the real code needs the upstream folder (--upstream)")
+	}
 	base := o.Base
 	if base == "" {
 		base = DefaultBase
@@ -352,7 +377,14 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 		}
 		spec := machineSpec{name: name, kind: kind, domain: c.Domain, ifaces: ifaces(c, name),
 			root: m.Root, emuBinary: emuBin, gatewayConfig: o.GatewayConfig,
-			basejail: o.Basejail && kind == kindHost}
+			basejail: o.Basejail && kind == kindHost, realCode: o.RealCode && kind == kindHost}
+		if kind == kindHost {
+			for _, f := range upstream {
+				if o.RealCode || !emulatedPaths[f.Path] {
+					spec.files = append(spec.files, f)
+				}
+			}
+		}
 		for _, f := range o.Files {
 			if f.Machine == "" || f.Machine == name {
 				spec.files = append(spec.files, f)

@@ -94,7 +94,10 @@ type machineSpec struct {
 	emuBinary          string
 	gatewayConfig      []byte
 	basejail           bool
-	files              []File
+	// realCode: the upstream programs run (Options.RealCode); /bin/sh is
+	// bash-static in POSIX mode, root's login shell as on FreeBSD 14.
+	realCode bool
+	files    []File
 }
 
 // build makes the machine's root directory. It never follows the roots of
@@ -157,6 +160,16 @@ func (s machineSpec) build() error {
 	if err := os.Symlink("/bin/bash", s.path("/usr/local/bin/bash")); err != nil {
 		return fmt.Errorf("machine %s: %w", s.name, err)
 	}
+	if s.realCode {
+		// FreeBSD's rc.subr and network.subr need more than busybox's sh
+		// (e.g. `;&` in network.subr); bash run by the name sh is in POSIX
+		// mode (bash(1), INVOCATION). /bin/bash becomes emu's login-shell
+		// stand-in (HostLinks), which runs /bin/sh.
+		_ = os.Remove(s.path("/bin/sh"))
+		if err := copyFile(bash, s.path("/bin/sh"), 0o755); err != nil {
+			return err
+		}
+	}
 	if err := copyFile(s.emuBinary, s.path(emuPath), 0o755); err != nil {
 		return err
 	}
@@ -175,13 +188,23 @@ func (s machineSpec) build() error {
 		return err
 	}
 	files := []File{
-		{Path: "/etc/passwd", Content: []byte(passwd), Mode: 0o644},
+		{Path: "/etc/passwd", Content: []byte(s.passwd()), Mode: 0o644},
 		{Path: "/etc/group", Content: []byte(group), Mode: 0o644},
 		{Path: "/etc/hosts", Content: []byte(hosts), Mode: 0o644},
 		{Path: "/etc/rc.conf", Content: []byte(s.rcConf()), Mode: 0o644},
 		{Path: emu.MachineFile, Content: []byte(s.machineFile()), Mode: 0o644},
 		{Path: emu.FirewallFile, Content: []byte("open\n"), Mode: 0o644},
 		{Path: emu.FlushFile, Content: []byte("0\n"), Mode: 0o644},
+	}
+	if s.realCode {
+		// A fresh FreeBSD host: no pf.ko, so no /dev/pf until kldload pf
+		// (or rc.d/pf's required_modules); pf starts disabled.
+		files = append(files, File{Path: emu.KLDFile, Content: nil, Mode: 0o644})
+	} else {
+		// The emulated lab: pf.ko loaded, as arbo's steps before issue 10's
+		// kldload fix expect.
+		files = append(files, File{Path: emu.KLDFile, Content: []byte("pf\npflog\n"), Mode: 0o644},
+			File{Path: emu.PFDevice, Content: nil, Mode: 0o600})
 	}
 	if s.kind == kindGateway {
 		conf := s.gatewayConfig
@@ -222,6 +245,11 @@ func (s machineSpec) emuLinks() map[string][]string {
 			out[k] = v
 		}
 	}
+	if s.realCode {
+		for k, v := range emu.HostLinks {
+			out[k] = v
+		}
+	}
 	return out
 }
 
@@ -241,6 +269,15 @@ func (s machineSpec) writeFile(f File) error {
 		return fmt.Errorf("machine %s: %w", s.name, err)
 	}
 	return nil
+}
+
+// passwd gives root FreeBSD 14's login shell, /bin/sh, when the real code
+// runs; bash otherwise.
+func (s machineSpec) passwd() string {
+	if s.realCode {
+		return strings.Replace(passwd, ":/root:/bin/bash\n", ":/root:/bin/sh\n", 1)
+	}
+	return passwd
 }
 
 func (s machineSpec) rcConf() string {

@@ -28,6 +28,10 @@ func newLab(t *testing.T, machine string) *lab {
 		machine = "name=host1\nkind=host\nrelease=14.2-RELEASE\niface=em0 192.168.1.11/24\n"
 	}
 	l.write(MachineFile, machine)
+	// The lab's default machine has pf.ko loaded (machine.go); hostReal
+	// in host_test.go starts without it, as a fresh FreeBSD host does.
+	l.write(PFDevice, "")
+	l.write(KLDFile, "pf\npflog\n")
 	return l
 }
 

@@ -26,6 +26,15 @@ func pfctlCmd(e *env, args []string) int {
 	for _, x := range opts {
 		o[x[0]], has[x[0]] = x[1], true
 	}
+	// pfctl.c, main(): without -n, pfctl opens /dev/pf and exits with
+	// err(1, "%s", pf_device) when it cannot; /dev/pf exists only while
+	// pf.ko is loaded (pf(4); kldload pf, or rc.d/pf's required_modules).
+	if !has["n"] {
+		if _, err := os.Stat(e.m(PFDevice)); err != nil {
+			fmt.Fprintf(e.stderr, "pfctl: %s: No such file or directory\n", PFDevice)
+			return 1
+		}
+	}
 	code := 0
 	step := func(c int) {
 		if c != 0 && code == 0 {

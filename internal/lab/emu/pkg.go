@@ -113,6 +113,12 @@ func pkgCmd(e *env, args []string) int {
 			return 1
 		}
 		installed = append(installed, todo...)
+		for _, n := range todo {
+			if err := e.pkgInstallFiles(root, n); err != nil {
+				fmt.Fprintf(e.stderr, "pkg: %v\n", err)
+				return 1
+			}
+		}
 	case "delete", "remove":
 		var keep []string
 		for _, n := range installed {
@@ -134,6 +140,28 @@ func pkgCmd(e *env, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// UnboundRCStage is where a host that runs the upstream code keeps the
+// installed form of the dns/unbound port's rc script (files/unbound.in with
+// %%PREFIX%% = /usr/local); `pkg install unbound` copies it to the root's
+// /usr/local/etc/rc.d/unbound, where the port's pkg-plist puts it.
+const UnboundRCStage = "/usr/libexec/lab-upstream/unbound"
+
+// pkgInstallFiles installs the files of package n the lab has: only the
+// unbound port's rc script, when the host has it staged.
+func (e *env) pkgInstallFiles(root, n string) error {
+	if n != "unbound" {
+		return nil
+	}
+	b, err := os.ReadFile(e.m(UnboundRCStage))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return writeFile(Path(root, "/usr/local/etc/rc.d/unbound"), b, 0o755)
 }
 
 // pkgConfirm asks as pkg does; without -y or ASSUME_ALWAYS_YES an answer

@@ -87,6 +87,8 @@ entry per machine, by its ssh.address), known_hosts and machines.
 	cmd.Flags().StringVar(&o.Base, "base", lab.DefaultBase, "root-owned directory that holds the machine roots")
 	cmd.Flags().StringVar(&o.EmuBinary, "emu", "", "prebuilt lab-emu binary (default: build it with the go command)")
 	cmd.Flags().BoolVar(&o.Basejail, "basejail", false, "pre-install ezjail's basejail on the hosts (as --bootstrap would)")
+	cmd.Flags().StringVar(&o.Upstream, "upstream", "", "upstream folder (shared fixtures/upstream): check its sha256 pins, refuse on a mismatch, and install FreeBSD's rc framework on the hosts")
+	cmd.Flags().BoolVar(&o.RealCode, "real", false, "with --upstream: run ezjail-admin, service and the rc scripts from upstream on the hosts, root's shell /bin/sh (development: arbo's fixes of issue 10 are not all in yet)")
 	return cmd
 }
 

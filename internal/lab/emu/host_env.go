@@ -1,0 +1,149 @@
+package emu
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// envCmd: env [-0iv] [-L user/class] [-P altpath] [-u name] [name=value ...]
+// [utility [argument ...]] (FreeBSD env(1)). -L adds the login class's
+// environment (login.conf(5)); the lab has no login classes, so it adds
+// nothing. The lab's own variables (LAB_*) survive -i: they are the lab's
+// plumbing (which jail a call runs in), not the program's environment.
+func envCmd(e *env, args []string) int {
+	a := args[1:]
+	vars := os.Environ()
+	altPath := ""
+	for len(a) > 0 && strings.HasPrefix(a[0], "-") && a[0] != "-" {
+		switch a[0] {
+		case "-i":
+			var keep []string
+			for _, v := range vars {
+				if strings.HasPrefix(v, "LAB_") {
+					keep = append(keep, v)
+				}
+			}
+			vars = keep
+			a = a[1:]
+		case "-L", "-P", "-u":
+			if len(a) < 2 {
+				fmt.Fprintln(e.stderr, "usage: env [-0iv] [-L|-U user[/class]] [-P utilpath] [-S string] [-u name] [name=value ...] [utility [argument ...]]")
+				return 1
+			}
+			switch a[0] {
+			case "-P":
+				altPath = a[1]
+			case "-u":
+				vars = unsetVar(vars, a[1])
+			}
+			a = a[2:]
+		case "-v", "-0":
+			a = a[1:]
+		case "--":
+			a = a[1:]
+			goto names
+		default:
+			fmt.Fprintf(e.stderr, "env: illegal option -- %s\n", strings.TrimPrefix(a[0], "-"))
+			return 1
+		}
+	}
+names:
+	for len(a) > 0 && strings.Contains(a[0], "=") {
+		name := a[0][:strings.IndexByte(a[0], '=')]
+		vars = append(unsetVar(vars, name), a[0])
+		a = a[1:]
+	}
+	if len(a) == 0 {
+		sort.Strings(vars)
+		for _, v := range vars {
+			if !strings.HasPrefix(v, "LAB_") {
+				fmt.Fprintln(e.stdout, v)
+			}
+		}
+		return 0
+	}
+	path := altPath
+	if path == "" {
+		for _, v := range vars {
+			if strings.HasPrefix(v, "PATH=") {
+				path = v[5:]
+			}
+		}
+	}
+	prog, err := lookPath(a[0], path)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "env: %s: No such file or directory\n", a[0])
+		return 127
+	}
+	c := exec.Command(prog, a[1:]...)
+	c.Args[0] = a[0]
+	c.Env = vars
+	c.Stdin, c.Stdout, c.Stderr = e.stdin, e.stdout, e.stderr
+	if err := c.Run(); err != nil {
+		if x, ok := err.(*exec.ExitError); ok {
+			return x.ExitCode()
+		}
+		fmt.Fprintf(e.stderr, "env: %s: %v\n", a[0], err)
+		return 126
+	}
+	return 0
+}
+
+func unsetVar(vars []string, name string) []string {
+	var out []string
+	for _, v := range vars {
+		if !strings.HasPrefix(v, name+"=") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// lookPath finds prog in the colon-separated path (execvp(3)).
+func lookPath(prog, path string) (string, error) {
+	if strings.Contains(prog, "/") {
+		if _, err := os.Stat(prog); err != nil {
+			return "", err
+		}
+		return prog, nil
+	}
+	if path == "" {
+		path = "/usr/bin:/bin"
+	}
+	for _, d := range strings.Split(path, ":") {
+		if d == "" {
+			d = "."
+		}
+		p := d + "/" + prog
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", os.ErrNotExist
+}
+
+// LoginShell is /bin/bash on a host that runs the upstream code: sshd starts
+// the shell that the lab machine's own passwd entry names on this box
+// (/bin/bash for root on Debian), before and regardless of the chroot's
+// /etc/passwd. The stand-in runs FreeBSD 14's root shell, /bin/sh, with the
+// same arguments, so that a session gets what FreeBSD would give it.
+func loginShellCmd(e *env, args []string) int {
+	c := exec.Command("/bin/sh", args[1:]...)
+	c.Args[0] = "sh"
+	if strings.HasPrefix(filepath.Base(args[0]), "-") {
+		c.Args[0] = "-sh" // a login shell (sshd prefixes argv[0] with '-')
+	}
+	c.Stdin, c.Stdout, c.Stderr = e.stdin, e.stdout, e.stderr
+	if err := c.Run(); err != nil {
+		if x, ok := err.(*exec.ExitError); ok {
+			return x.ExitCode()
+		}
+		fmt.Fprintf(e.stderr, "sh: %v\n", err)
+		return 126
+	}
+	return 0
+}

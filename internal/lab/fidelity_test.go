@@ -1,0 +1,115 @@
+//go:build linux
+
+package lab
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/arbo-project/arbo/inventory"
+)
+
+// upstreamDir returns the shared upstream folder, skipping the test when it
+// is absent (failing under CI=true, where a skip would hide a broken set-up).
+func upstreamDir(t *testing.T) string {
+	t.Helper()
+	dir, why := FindUpstream(".")
+	if dir == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("upstream: " + why)
+		}
+		t.Skip("upstream: " + why)
+	}
+	return dir
+}
+
+// TestFidelityHost runs FreeBSD's and ezjail's own code on a lab host (the
+// real-code mode) and checks the behaviours of issue 9's "Why" that need a
+// host, directly against the lab (no arbo).
+func TestFidelityHost(t *testing.T) {
+	t.Parallel()
+	up := upstreamDir(t)
+	c, err := inventory.Load("../../examples/single-host/topology.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Start(t, c, WithUpstream(up), WithRealCode())
+	var host *Machine
+	for _, n := range c.Machines() {
+		if !c.IsGateway(n) && host == nil {
+			host = l.Machine(n)
+		}
+	}
+	if host == nil {
+		t.Fatalf("no host in %v", l.Machines())
+	}
+	run := func(cmd string) (string, string, error) {
+		t.Helper()
+		return runSSH(t, l, host.Name, cmd)
+	}
+
+	t.Run("upstream files installed unchanged", func(t *testing.T) {
+		for src, dst := range map[string]string{
+			"freebsd/libexec/rc/rc.subr":          "/etc/rc.subr",
+			"freebsd/libexec/rc/rc.d/pf":          "/etc/rc.d/pf",
+			"freebsd/libexec/rc/rc.conf":          "/etc/defaults/rc.conf",
+			"freebsd/usr.sbin/service/service.sh": "/usr/sbin/service",
+		} {
+			want, err := os.ReadFile(filepath.Join(up, src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(host.Root, dst))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s is not %s byte for byte (err %v)", dst, src, err)
+			}
+		}
+		// ezjail's Makefile: sed s:EZJAIL_PREFIX:${PREFIX}: ezjail-admin.
+		want, _ := os.ReadFile(filepath.Join(up, "ezjail-3.4.2/ezjail-admin"))
+		want = bytes.ReplaceAll(want, []byte("EZJAIL_PREFIX"), []byte("/usr/local"))
+		got, err := os.ReadFile(filepath.Join(host.Root, "/usr/local/bin/ezjail-admin"))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("ezjail-admin is not the installed ezjail 3.4.2 (err %v)", err)
+		}
+	})
+
+	t.Run("root's shell is /bin/sh", func(t *testing.T) {
+		// sshd runs `SHELL -c CMD` with argv[0] the shell's base name.
+		out, _, err := run(`echo "$0"; set -o | grep '^posix'`)
+		if err != nil || !regexp.MustCompile(`^sh\nposix\s+on\n$`).MatchString(out) {
+			t.Errorf("login shell: %q, %v; want sh in POSIX mode", out, err)
+		}
+	})
+
+	// pfctl(8) needs /dev/pf, which pf.ko makes: on a fresh host pfctl -f
+	// fails until kldload pf; pfctl -n parses without it.
+	t.Run("pfctl fails before kldload pf", func(t *testing.T) {
+		if _, e, err := run("echo 'pass all' > /tmp/t.conf && pfctl -f /tmp/t.conf"); err == nil || !strings.Contains(e, "/dev/pf") {
+			t.Errorf("pfctl -f on a fresh host: err %v, stderr %q", err, e)
+		}
+		if _, e, err := run("pfctl -n -f /tmp/t.conf"); err != nil {
+			t.Errorf("pfctl -n: %v %s", err, e)
+		}
+		if _, e, err := run("kldload pf && pfctl -f /tmp/t.conf && kldstat -q -m pf"); err != nil {
+			t.Errorf("after kldload pf: %v %s", err, e)
+		}
+	})
+
+	// The dns/unbound port's rc script has no configtest (files/unbound.in:
+	// extra_commands="reload"); rc.subr's run_rc_command answers "unknown
+	// directive" and exits 1 (rc.subr: `echo 1>&2 "$0: unknown directive
+	// '$rc_arg'."`, then rc_usage, which exits 1).
+	t.Run("unbound port has no configtest", func(t *testing.T) {
+		if _, e, err := run("pkg install -y unbound >/dev/null && test -x /usr/local/etc/rc.d/unbound"); err != nil {
+			t.Fatalf("pkg install unbound: %v %s", err, e)
+		}
+		_, e, err := run("service unbound configtest")
+		if err == nil || !strings.Contains(e, "unknown directive 'configtest'") {
+			t.Errorf("service unbound configtest: err %v, stderr %q", err, e)
+		}
+	})
+}
