@@ -206,16 +206,18 @@ gateway:
 			yaml: base + gateway + twoHosts,
 			host: "h1",
 			want: map[string]string{
-				"defaultrouter":      "192.168.1.1",
-				"cloned_interfaces":  "lo1",
-				"static_routes":      "arbo_a_2 arbo_a_2_2",
-				"route_arbo_a_2":     "-host 10.1.1.12 192.168.2.12",
-				"route_arbo_a_2_2":   "-host 10.1.1.22 192.168.2.12",
-				"ezjail_enable":      "YES",
-				"pf_enable":          "YES",
-				"pflog_enable":       "YES",
-				"ipv6_static_routes": "",
-				"pf_fallback_rules": "set skip on lo0\nblock drop log all\n" +
+				"defaultrouter":          "192.168.1.1",
+				"cloned_interfaces":      "lo1",
+				"static_routes":          "arbo_a_2 arbo_a_2_2",
+				"route_arbo_a_2":         "-host 10.1.1.12 192.168.2.12",
+				"route_arbo_a_2_2":       "-host 10.1.1.22 192.168.2.12",
+				"ezjail_enable":          "YES",
+				"pf_enable":              "YES",
+				"pflog_enable":           "YES",
+				"ipv6_static_routes":     "",
+				"pf_fallback_rules":      "",
+				"pf_fallback_rules_file": "/etc/pf-fallback.conf",
+				FallbackConf: "set skip on lo0\nblock drop log all\n" +
 					"pass in quick proto tcp from 192.168.1.0/24 to any port 22 flags S/SA keep state\n" +
 					"pass out quick all keep state",
 			},
@@ -232,9 +234,11 @@ hosts:
 `,
 			host: "h1",
 			want: map[string]string{
-				"defaultrouter": "192.168.1.254",
-				"static_routes": "",
-				"pf_fallback_rules": "set skip on lo0\nblock drop log all\n" +
+				"defaultrouter":          "192.168.1.254",
+				"static_routes":          "",
+				"pf_fallback_rules":      "",
+				"pf_fallback_rules_file": "/etc/pf-fallback.conf",
+				FallbackConf: "set skip on lo0\nblock drop log all\n" +
 					"pass in quick proto tcp from 192.168.1.0/24 to any port 2222 flags S/SA keep state\n" +
 					"pass out quick all keep state",
 			},
@@ -251,8 +255,10 @@ hosts:
 `,
 			host: "h1",
 			want: map[string]string{
-				"defaultrouter": "",
-				"pf_fallback_rules": "set skip on lo0\nblock drop log all\n" +
+				"defaultrouter":          "",
+				"pf_fallback_rules":      "",
+				"pf_fallback_rules_file": "/etc/pf-fallback.conf",
+				FallbackConf: "set skip on lo0\nblock drop log all\n" +
 					"pass in quick proto tcp from 10.9.0.0/16 to any port 22 flags S/SA keep state\n" +
 					"pass in quick proto tcp from 192.168.1.0/24 to any port 22 flags S/SA keep state\n" +
 					"pass out quick all keep state",
@@ -328,6 +334,26 @@ hosts:
 				t.Errorf("reload = %v", rc.Reload)
 			}
 			for name, want := range tt.want {
+				if name == FallbackConf {
+					// The fallback rules are a file of their own, not a
+					// multi-line pf_fallback_rules that rc.d/pf:41 would
+					// join into one line (echo unquoted).
+					var body []string
+					for _, f := range files {
+						if f.Path != FallbackConf {
+							continue
+						}
+						for _, l := range strings.Split(strings.TrimSuffix(string(f.Content), "\n"), "\n") {
+							if !strings.HasPrefix(l, "#") {
+								body = append(body, l)
+							}
+						}
+					}
+					if got := strings.Join(body, "\n"); got != want {
+						t.Errorf("%s = %q, want %q", FallbackConf, got, want)
+					}
+					continue
+				}
 				if got := shellValue(t, rc.Content, name); got != want {
 					t.Errorf("%s = %q, want %q\n%s", name, got, want, rc.Content)
 				}
