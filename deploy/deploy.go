@@ -181,7 +181,9 @@ func FromSavedPlan(ctx context.Context, saved *plan.Plan, o Options) (*Prepared,
 	if err != nil {
 		return nil, err
 	}
-	pr.Plan = saved // apply what was reviewed; Apply re-reads and compares under the locks
+	// Apply what was reviewed (Apply re-reads and compares under the
+	// locks), refusing with its cause each machine that cannot be reached now.
+	pr.Plan = saved.WithErrorsFrom(pr.Plan)
 	return pr, nil
 }
 

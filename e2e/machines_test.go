@@ -143,6 +143,21 @@ func TestSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("saved plan without ssh settings", func(t *testing.T) {
+		e := e.with(t)
+		saved := filepath.Join(e.dir, "saved-plan.json")
+		e.want(e.run("plan", "--out", saved, e.topo), 0)
+		before := e.snapshotAll()
+		// No ssh_config: each machine is refused with its own cause (and a
+		// hint naming real flags), not "machine fw: not connected".
+		r := e.runWith("", "apply", saved)
+		e.want(r, 1, "FAILED", "refused, nothing done")
+		if strings.Contains(r.String(), "not connected") || strings.Contains(r.String(), "--identity ") || strings.Contains(r.String(), "--identity)") {
+			t.Errorf("unhelpful hint:\n%s", r)
+		}
+		e.unchangedSince(before)
+	})
+
 	t.Run("changed host key", func(t *testing.T) {
 		e := e.with(t)
 		m := e.lab.Machine("server1")
@@ -160,6 +175,14 @@ func TestSSH(t *testing.T) {
 		before := e.snapshotAll()
 		e.want(e.run("apply", "--auto-approve", "--trust-new-hosts", e.topo), 1, fp, "server1: FAILED")
 		e.unchangedSince(before, "server1")
+		// The others are done now: nothing left to change anywhere else is
+		// still a failure with server1's cause, never "No changes" exit 0.
+		r = e.run("apply", "--auto-approve", e.topo)
+		e.want(r, 1, fp, "server1: FAILED")
+		if strings.Contains(r.String(), "No changes") {
+			t.Errorf("apply said No changes with server1 unreachable:\n%s", r)
+		}
+		e.want(e.run("apply", "--auto-approve", "--format", "json", e.topo), 1, `"failed": true`, `"machine": "server1"`)
 	})
 }
 

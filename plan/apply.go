@@ -71,6 +71,49 @@ func (r *Result) Failed() bool {
 	return false
 }
 
+// Refused is the outcome of the machines of p that cannot be planned or
+// applied (unreachable, a changed host key, a conflict): each refused with
+// its cause, nothing done. A plan with no changes but such machines is a
+// failure, not "No changes" (issue 11 item 6).
+func Refused(p *Plan) []MachineResult {
+	out := []MachineResult{}
+	for _, m := range p.Machines {
+		if m.Error == "" {
+			continue
+		}
+		r := MachineResult{Machine: m.Name, Done: []string{}, Error: "refused, nothing done: " + m.Error}
+		for _, a := range m.Actions {
+			if a.Op != OpConflict {
+				r.NotDone = append(r.NotDone, describe(a))
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// WithErrorsFrom returns a copy of the saved plan p in which every machine
+// that could not be planned now (in fresh: unreachable, no SSH key, a
+// changed host key) carries that cause, so applying a saved plan refuses it
+// with the reason instead of "not connected".
+func (p *Plan) WithErrorsFrom(fresh *Plan) *Plan {
+	cause := map[string]string{}
+	for _, m := range fresh.Machines {
+		if m.Error != "" {
+			cause[m.Name] = m.Error
+		}
+	}
+	cp := *p
+	cp.Machines = make([]MachinePlan, len(p.Machines))
+	for i, m := range p.Machines {
+		if c, ok := cause[m.Name]; ok && m.Error == "" {
+			m.Error = c
+		}
+		cp.Machines[i] = m
+	}
+	return &cp
+}
+
 // StaleError says the machines changed since the plan was made.
 type StaleError struct{ Reasons []string }
 
@@ -88,22 +131,13 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 	// own, no basejail) is refused on its own: arbo touches nothing there,
 	// and the other machines go on (DESIGN.md: one machine failing does not
 	// stop the others).
-	var refused []MachineResult
 	names := make([]string, 0, len(p.Machines))
 	for _, m := range p.Machines {
-		if m.Error != "" {
-			r := MachineResult{Machine: m.Name, Done: []string{}, Error: "refused, nothing done: " + m.Error}
-			for _, a := range m.Actions {
-				if a.Op != OpConflict {
-					r.NotDone = append(r.NotDone, describe(a))
-				}
-			}
-			refused = append(refused, r)
-			continue
+		if m.Error == "" {
+			names = append(names, m.Name)
 		}
-		names = append(names, m.Name)
 	}
-	res.Machines = append(res.Machines, refused...)
+	res.Machines = append(res.Machines, Refused(p)...)
 	var ok []MachinePlan
 	for _, m := range p.Machines {
 		if m.Error == "" {
@@ -124,7 +158,7 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 		t := sess.Targets[n]
 		if t == nil {
 			unlock()
-			return nil, fmt.Errorf("machine %s: not connected", n)
+			return nil, fmt.Errorf("machine %s: not connected: arbo has no SSH session to it; give the SSH settings the plan was made with (--ssh-config, -i/--identity-file, --known-hosts, --ssh-user, --ssh-port)", n)
 		}
 		if err := LockWait(ctx, t, n, env.Owner, env.Now, env.StaleLock, env.LockTimeout); err != nil {
 			unlock()

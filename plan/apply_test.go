@@ -356,3 +356,22 @@ func TestApplyChecksUnboundWithCheckconf(t *testing.T) {
 		t.Errorf("unbound-checkconf in the jail (call %d) not before service -j app1 unbound restart (call %d)", c, r)
 	}
 }
+
+// A machine that could not be planned is a failure with its cause even when
+// nothing else changes (issue 11 item 6: no "No changes" exit 0).
+func TestRefusedWithoutChanges(t *testing.T) {
+	p := &Plan{Machines: []MachinePlan{{Name: "h1"}, {Name: "fw", Error: "ssh: connect: connection refused"}}}
+	res := &Result{Machines: Refused(p)}
+	if !res.Failed() || len(res.Machines) != 1 || res.Machines[0].Machine != "fw" || !strings.Contains(res.Machines[0].Error, "connection refused") {
+		t.Fatalf("refused: %+v", res)
+	}
+	if r := Refused(&Plan{Machines: []MachinePlan{{Name: "h1"}}}); len(r) != 0 {
+		t.Fatalf("a clean plan refused: %+v", r)
+	}
+	// A saved plan takes the causes of machines that cannot be reached now.
+	saved := &Plan{Machines: []MachinePlan{{Name: "fw", Actions: []Action{{Op: OpUpdate}}}, {Name: "h1"}}}
+	got := saved.WithErrorsFrom(&Plan{Machines: []MachinePlan{{Name: "fw", Error: "no SSH key to log in with"}, {Name: "h1"}}})
+	if got.Machines[0].Error != "no SSH key to log in with" || got.Machines[1].Error != "" || saved.Machines[0].Error != "" {
+		t.Fatalf("WithErrorsFrom: %+v (saved %+v)", got.Machines, saved.Machines)
+	}
+}

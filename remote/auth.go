@@ -67,7 +67,7 @@ func authMethods(t Target) ([]ssh.AuthMethod, func(), error) {
 				continue
 			}
 			closer()
-			return nil, nil, fmt.Errorf("machine %s: identity file: %w: fix `ssh.identity_file`, IdentityFile or --identity", t.Machine, err)
+			return nil, nil, fmt.Errorf("machine %s: identity file: %w: fix `ssh.identity_file`, IdentityFile or -i/--identity-file", t.Machine, err)
 		}
 		s, err := ssh.ParsePrivateKey(pem)
 		var pme *ssh.PassphraseMissingError
@@ -105,7 +105,7 @@ func authMethods(t Target) ([]ssh.AuthMethod, func(), error) {
 		if firstEncrypted != nil {
 			return nil, nil, firstEncrypted
 		}
-		return nil, nil, fmt.Errorf("machine %s: no SSH key to log in with: start ssh-agent and ssh-add a key, or set `ssh.identity_file` (or --identity)", t.Machine)
+		return nil, nil, fmt.Errorf("machine %s: no SSH key to log in with: start ssh-agent and ssh-add a key, or set `ssh.identity_file` (or pass -i/--identity-file)", t.Machine)
 	}
 
 	cb := func() ([]ssh.Signer, error) {

@@ -36,7 +36,7 @@ const maxJumpDepth = 8
 // beats every other source.
 type Overrides struct {
 	SSHConfigFile  string   // --ssh-config; empty means ~/.ssh/config (missing is fine)
-	IdentityFiles  []string // --identity, may repeat
+	IdentityFiles  []string // --identity-file (-i), may repeat
 	KnownHostsFile string   // --known-hosts
 	User           string   // --ssh-user
 	Port           int      // --ssh-port

@@ -106,11 +106,21 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 		_ = view.PlanText(g.stderr, g.style, pr.Plan)
 	}
 	if !pr.Plan.HasChanges() {
-		if o.format == "json" {
-			return view.ApplyJSON(g.stdout, &plan.Result{})
+		// Machines that could not be planned make it a failure, with the
+		// cause per machine, never "No changes".
+		res := &plan.Result{Machines: plan.Refused(pr.Plan)}
+		switch {
+		case o.format == "json":
+			err = view.ApplyJSON(g.stdout, res)
+		case res.Failed():
+			err = view.ApplyText(g.stdout, g.style, res)
+		default:
+			fmt.Fprintln(g.stdout, "No changes. The machines match the topology.")
 		}
-		fmt.Fprintln(g.stdout, "No changes. The machines match the topology.")
-		return nil
+		if err == nil && res.Failed() {
+			return ui.Exit(ui.ExitError)
+		}
+		return err
 	}
 	if !saved && !o.autoApprove {
 		_ = view.PlanText(g.stdout, g.style, pr.Plan)
