@@ -81,7 +81,9 @@ func Merge(c *inventory.Cluster, base []byte, o Options) (out []byte, warnings [
 	if err := m.aliases(); err != nil {
 		return nil, m.warn, err
 	}
-	m.nat()
+	if err := m.nat(); err != nil {
+		return nil, m.warn, err
+	}
 	m.filter()
 	if err := m.routes(); err != nil {
 		return nil, m.warn, err
@@ -259,9 +261,15 @@ func (m *merger) forwards() []forward {
 // tier's host alias: pfSense accepts "a valid redirect target IP address or
 // host alias" (firewall_nat.inc), and pf balances a redirection to a table
 // round robin.
-func (m *merger) nat() {
+func (m *merger) nat() error {
 	var fresh []el
+	nat := m.root.child("nat")
 	for _, fw := range m.forwards() {
+		if nat != nil {
+			if err := m.natOverlap(nat, fw); err != nil {
+				return err
+			}
+		}
 		fresh = append(fresh, elem("rule",
 			elem("source", presence("any")),
 			elem("destination", leaf("network", fw.gi.Name+"ip"), leaf("port", fw.f.Port.String())),
@@ -274,14 +282,52 @@ func (m *merger) nat() {
 			leaf("associated-rule-id", AssociatedID(m.c.Name, fw.key)),
 		))
 	}
-	nat := m.root.child("nat")
 	if nat == nil && len(fresh) == 0 {
-		return
+		return nil
 	}
 	if nat == nil {
 		nat = m.root.ensure("nat", 0)
 	}
 	nat.replaceOwned(1, "rule", m.owns("descr"), fresh)
+	return nil
+}
+
+// natOverlap refuses a forward whose port range overlaps a port forward
+// that is not this cluster's (another cluster's, or the user's) on the same
+// interface, destination and protocol: pfSense's own page refuses it ("The
+// destination port range overlaps with an existing entry",
+// pfsense-2.7.2 src/usr/local/pfSense/include/www/firewall_nat.inc:384-415),
+// and pf would send the traffic to whichever rule comes first.
+func (m *merger) natOverlap(nat *node, fw forward) error {
+	owned := m.owns("descr")
+	for _, r := range nat.elems("rule") {
+		if owned(r) || r.child("disabled") != nil || r.childValue("interface") != fw.gi.Name {
+			continue
+		}
+		if dst := r.child("destination"); dst == nil || dst.childValue("network") != fw.gi.Name+"ip" {
+			continue
+		}
+		p := strings.ToLower(r.childValue("protocol"))
+		if p != fw.f.Proto && p != "tcp/udp" {
+			continue
+		}
+		lo, hi, ok := strings.Cut(r.child("destination").childValue("port"), "-")
+		b, err1 := strconv.Atoi(lo)
+		e, err2 := strconv.Atoi(hi)
+		if !ok {
+			e, err2 = b, err1
+		}
+		if err1 != nil || err2 != nil || fw.f.Port.Max < b || fw.f.Port.Min > e {
+			continue
+		}
+		who := "a port forward of yours"
+		if d := r.childValue("descr"); strings.HasPrefix(d, "arbo:") {
+			who = "cluster " + strings.SplitN(d, ":", 3)[1] + "'s port forward"
+		}
+		return fmt.Errorf("pfsense: forward %s/%s to tier %s (topology line %d) overlaps %s %q (%s port %s on %s) in config.xml; pfSense refuses overlapping port forwards on one interface: change one of the ports",
+			fw.f.Proto, fw.f.Port, fw.f.To, fw.f.Pos.Line, who, r.childValue("descr"), p, r.child("destination").childValue("port"), fw.gi.Name)
+	}
+	return nil
 }
 
 type rule struct {

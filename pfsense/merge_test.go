@@ -771,3 +771,40 @@ func TestArboGatewaysNeverDefault(t *testing.T) {
 		})
 	}
 }
+
+// pfSense refuses a port forward whose destination port range overlaps
+// another on the same interface (firewall_nat.inc:384-415); so does arbo,
+// naming the other cluster's (or the user's) forward.
+func TestForwardOverlapRefused(t *testing.T) {
+	c := loadCluster(t)
+	opts := Options{DNS: dnsData(c)}
+	out, _, err := Merge(c, base(t, "pfsense-default-config.xml"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte("arbo:arboreus:fwd:wan:tcp:443")) {
+		t.Fatal("no forward of tcp/443 on wan to collide with; the test proves nothing")
+	}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"other cluster", "arbo:arboreus:fwd:", "arbo:other:fwd:", `cluster other's port forward "arbo:other:fwd:wan:tcp:443" (tcp port 443 on wan)`},
+		{"user's range", "<descr><![CDATA[arbo:arboreus:fwd:wan:tcp:443]]></descr>\n\t\t\t<associated-rule-id>", "<descr>my web</descr>\n\t\t\t<associated-rule-id>", `a port forward of yours "my web"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := bytes.ReplaceAll(out, []byte(tc.from), []byte(tc.to))
+			if tc.name == "user's range" {
+				i := bytes.LastIndex(b[:bytes.Index(b, []byte("<descr>my web"))], []byte("<port>443</port>"))
+				b = slices.Concat(b[:i], []byte("<port>400-500</port>"), b[i+len("<port>443</port>"):])
+			}
+			_, _, err := Merge(c, b, opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "topology line") {
+				t.Fatalf("err = %v, want it to contain %q and the topology line", err, tc.want)
+			}
+		})
+	}
+	// A disabled forward of another cluster does not collide.
+	b := bytes.ReplaceAll(out, []byte("arbo:arboreus:fwd:"), []byte("arbo:other:fwd:"))
+	b = bytes.ReplaceAll(b, []byte("<target>"), []byte("<disabled></disabled><target>"))
+	if _, _, err := Merge(c, b, opts); err != nil {
+		t.Fatalf("a disabled forward collided: %v", err)
+	}
+}
