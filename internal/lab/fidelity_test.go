@@ -112,4 +112,31 @@ func TestFidelityHost(t *testing.T) {
 			t.Errorf("service unbound configtest: err %v, stderr %q", err, e)
 		}
 	})
+
+	// ezjail's rc script skips a jail whose config ends in .norun when it
+	// starts jails (ezjail.sh:59,66: `ezjail_norun="YES"` then `echo -n "
+	// skipping ${ezjail}"; continue`): `ezjail-admin onestart` of a retired
+	// jail exits 0 and starts nothing.
+	t.Run("norun jail stays down", func(t *testing.T) {
+		conf := "export jail_retired_hostname=\"retired\"\nexport jail_retired_ip=\"lo1|10.9.9.9\"\nexport jail_retired_rootdir=\"/usr/jails/retired\"\n"
+		if err := os.WriteFile(filepath.Join(host.Root, "/usr/local/etc/ezjail/retired.norun"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, e, err := run("ezjail-admin onestart retired")
+		if err != nil || !strings.Contains(out, "skipping retired") {
+			t.Errorf("ezjail-admin onestart retired: err %v, stdout %q, stderr %q", err, out, e)
+		}
+		calls, err := host.Calls()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range calls {
+			if len(c.Argv) > 0 && filepath.Base(c.Argv[0]) == "jail" {
+				t.Errorf("a .norun jail reached jail(8): %v", c.Argv)
+			}
+		}
+		if out, _, _ := run("jls -n name"); strings.Contains(out, "retired") {
+			t.Errorf("jls lists the retired jail: %q", out)
+		}
+	})
 }
