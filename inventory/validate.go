@@ -202,6 +202,9 @@ func (v *validator) rcConf(path string, kvs []KV) {
 			p = path
 		}
 		v.match(p, kv.Pos, "rc.conf name", kv.Name, rcName)
+		if why, owned := RCConfOwned(kv.Name); owned {
+			v.at(p, kv.Pos, "%s is arbo's (%s); remove it from rc_conf", kv.Name, why)
+		}
 		if i := strings.IndexAny(kv.Value, "\n\r\"\\$`"); i >= 0 || strings.ContainsRune(kv.Value, 0) {
 			v.at(p, kv.Pos, "rc.conf value %q is not allowed: no newline, \", \\, $ or backtick (arbo writes it in double quotes)", kv.Value)
 		}

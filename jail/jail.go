@@ -287,8 +287,9 @@ func LiveRoutes(c *inventory.Cluster, h *inventory.Host) []state.Route {
 // RCConfVars are the variables of h's /etc/rc.conf.local, in order: the
 // services arbo needs, pf's fallback rules, lo1, the default router, the
 // static routes, then the rc_conf extras (top level, overridden by the
-// host's by name). An extra that names a variable arbo writes replaces
-// arbo's value in place.
+// host's by name). An extra may not name a variable arbo writes or relies
+// on (inventory.RCConfOwned; the load refuses it with its position, and
+// render refuses a cluster built without loading).
 func RCConfVars(c *inventory.Cluster, h *inventory.Host) ([]Var, error) {
 	vars := []Var{
 		{Name: "ezjail_enable", Value: "YES", Comment: "jails (ezjail), the packet filter and its log"},
@@ -364,9 +365,8 @@ func RCConfVars(c *inventory.Cluster, h *inventory.Host) ([]Var, error) {
 		if strings.ContainsAny(kv.Value, "\"\\$`\n\r") {
 			return nil, fmt.Errorf("host %s: rc_conf: %s: the value cannot be written in double quotes", h.Name, kv.Name)
 		}
-		if i := slices.IndexFunc(vars, func(v Var) bool { return v.Name == kv.Name }); i >= 0 {
-			vars[i].Value = kv.Value
-			continue
+		if why, owned := inventory.RCConfOwned(kv.Name); owned {
+			return nil, fmt.Errorf("host %s: rc_conf: %s is arbo's (%s); remove it from rc_conf", h.Name, kv.Name, why)
 		}
 		v := Var{Name: kv.Name, Value: kv.Value}
 		if first {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -284,27 +285,28 @@ hosts:
 			want: map[string]string{"cloned_interfaces": "", "defaultrouter": ""},
 		},
 		{
-			name: "rc_conf extras: host overrides top level by name; an extra replaces arbo's value",
+			name: "rc_conf extras: host overrides top level by name, after arbo's own variables",
 			yaml: base + `
 rc_conf:
   ntpd_enable: "YES"
   sshd_flags: "-o UseDNS=no"
-  pflog_enable: "NO"
+  syslogd_flags: "-ss"
 hosts:
   - name: h1
     ssh: { address: 192.168.1.11 }
     interfaces: [{ device: em0, network: lan, address: 192.168.1.11 }]
     rc_conf:
       ntpd_enable: "NO"
-      gateway_enable: "YES"
+      sendmail_enable: "NONE"
     jails: [{ name: a1, tier: app, ip: 10.1.1.11 }]
 `,
 			host: "h1",
 			want: map[string]string{
-				"ntpd_enable":    "NO",
-				"sshd_flags":     "-o UseDNS=no",
-				"pflog_enable":   "NO",
-				"gateway_enable": "YES",
+				"ntpd_enable":     "NO",
+				"sshd_flags":      "-o UseDNS=no",
+				"syslogd_flags":   "-ss",
+				"sendmail_enable": "NONE",
+				"pflog_enable":    "YES",
 			},
 		},
 	}
@@ -320,6 +322,21 @@ hosts:
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Every variable arbo writes itself is one rc_conf may not set
+			// (inventory.RCConfOwned), so that the two lists never drift.
+			vars, err := RCConfVars(c, c.Host(tt.host))
+			if err != nil {
+				t.Fatal(err)
+			}
+			extra := map[string]bool{}
+			for _, kv := range append(slices.Clone(c.RCConf), c.Host(tt.host).RCConf...) {
+				extra[kv.Name] = true
+			}
+			for _, v := range vars {
+				if _, owned := inventory.RCConfOwned(v.Name); !owned && !extra[v.Name] {
+					t.Errorf("arbo writes %s, which inventory.RCConfOwned does not list", v.Name)
+				}
 			}
 			var rc *state.File
 			for i := range files {
@@ -404,6 +421,14 @@ hosts:
 	h.RCConf = []inventory.KV{{Name: "x", Value: `a"b`}}
 	if _, _, err := Render(c, h, templates.Default()); err == nil || !strings.Contains(err.Error(), "double quotes") {
 		t.Errorf("quote in value: %v", err)
+	}
+	// A cluster built without loading cannot override arbo's own variables
+	// either (the load refuses them with their position).
+	for _, name := range []string{"pf_enable", "pf_rules", "sshd_enable", "ifconfig_lo1_alias0", "route_x"} {
+		h.RCConf = []inventory.KV{{Name: name, Value: "NO"}}
+		if _, _, err := Render(c, h, templates.Default()); err == nil || !strings.Contains(err.Error(), name+" is arbo's") {
+			t.Errorf("rc_conf %s: %v", name, err)
+		}
 	}
 	h.RCConf = nil
 	h.Jails[0].StartAfter = []string{"nosuch"}
