@@ -57,7 +57,9 @@ type merger struct {
 	warn   []string
 	// present holds the interface keys config.xml assigns.
 	present map[string]bool
-	fwds    *[]forward // computed once: nat and filter share them
+	// disabled holds the assigned interfaces without <enable>.
+	disabled map[string]bool
+	fwds     *[]forward // computed once: nat and filter share them
 }
 
 // Merge returns base with arbo's objects for cluster c brought up to date.
@@ -76,7 +78,7 @@ func Merge(c *inventory.Cluster, base []byte, o Options) (out []byte, warnings [
 	}
 	before := canonical(d)
 	m := &merger{c: c, g: c.Gateway, o: o, root: d.root, prefix: "arbo:" + c.Name + ":",
-		present: map[string]bool{}}
+		present: map[string]bool{}, disabled: map[string]bool{}}
 	m.checkInterfaces()
 	if err := m.aliases(); err != nil {
 		return nil, m.warn, err
@@ -140,7 +142,12 @@ func (m *merger) checkInterfaces() {
 			m.warnf("gateway interface %s: config.xml has prefix length %q, the topology says %d", gi.Name, s, gi.Prefix.Bits())
 		}
 		if n.child("enable") == nil {
-			m.warnf("gateway interface %s is disabled in config.xml (no <enable>); pfSense ignores rules on it", gi.Name)
+			// filter_generate_optcfg_array (pfsense-2.7.2 filter.inc:1327)
+			// lists interfaces through get_configured_interface_with_descr,
+			// which skips those without <enable> (util.inc:1680): no rule
+			// or port forward on it is ever loaded.
+			m.disabled[gi.Name] = true
+			m.warnf("gateway interface %s is disabled in config.xml (no <enable>); pfSense loads no rule or port forward on it, so arbo writes none there: enable it in pfSense (Interfaces) to get them", gi.Name)
 		}
 	}
 	if ifs == nil {
@@ -245,7 +252,7 @@ func (m *merger) forwards() []forward {
 			continue
 		}
 		for _, gi := range m.uplinks() {
-			if !m.present[gi.Name] {
+			if !m.present[gi.Name] || m.disabled[gi.Name] {
 				continue // warned in checkInterfaces
 			}
 			out = append(out, forward{
