@@ -45,23 +45,64 @@ func (c *Conn) SFTP() (*sftp.Client, error) {
 	return s, nil
 }
 
-// ReadFile reads a remote file. A missing file gives an error that
-// errors.Is(err, fs.ErrNotExist) recognises.
+// MaxReadSize bounds every remote read: arbo's files are small, and a jail
+// must not make arbo read a huge (or sparse) file into memory.
+const MaxReadSize = 32 << 20
+
+// ErrNotRegular says a path arbo reads is not a regular file (a FIFO, a
+// device, a socket, a directory): reading it could hang or never end.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ErrTooLarge says a remote file is larger than MaxReadSize.
+var ErrTooLarge = fmt.Errorf("larger than %d MiB", MaxReadSize>>20)
+
+// ReadFile reads a remote regular file of at most MaxReadSize bytes. A
+// missing file gives an error that errors.Is(err, fs.ErrNotExist)
+// recognises; a FIFO or device is refused before it is opened (opening a
+// FIFO blocks until a writer comes).
 func (c *Conn) ReadFile(p string) ([]byte, error) {
 	s, err := c.SFTP()
 	if err != nil {
 		return nil, err
+	}
+	fi, err := s.Stat(p)
+	if err != nil {
+		return nil, c.wrapErr("read "+p, err)
+	}
+	if err := readable(fi); err != nil {
+		return nil, c.wrapErr("read "+p, err)
 	}
 	f, err := s.Open(p)
 	if err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
 	defer f.Close()
-	b, err := readAll(f)
+	// Again on the open handle: the path may have been swapped meanwhile.
+	if fi, err = f.Stat(); err != nil {
+		return nil, c.wrapErr("read "+p, err)
+	}
+	if err := readable(fi); err != nil {
+		return nil, c.wrapErr("read "+p, err)
+	}
+	b, err := readAll(io.LimitReader(f, MaxReadSize+1))
 	if err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
+	if len(b) > MaxReadSize { // grew while read
+		return nil, c.wrapErr("read "+p, ErrTooLarge)
+	}
 	return b, nil
+}
+
+// readable refuses what ReadFile must not read.
+func readable(fi fs.FileInfo) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w (%s): arbo reads only regular files; remove it or replace it with a file", ErrNotRegular, fi.Mode().Type())
+	case fi.Size() > MaxReadSize:
+		return fmt.Errorf("%w (%d bytes): arbo's files are small; remove or shrink it", ErrTooLarge, fi.Size())
+	}
+	return nil
 }
 
 // readChunk is the largest SFTP read pkg/sftp sends as one request (its

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestWriteFileAtomic(t *testing.T) {
@@ -238,5 +240,50 @@ func BenchmarkWriteFileAtomic(b *testing.B) {
 		if err := c.WriteFileAtomic(p, content, 0o644, -1, -1); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A FIFO, a device or a huge (sparse) file at a path arbo reads is refused
+// with the machine and the path, never read (issue 11 item 8): opening a
+// FIFO would block until a writer came.
+func TestReadFileRefusesNonRegularAndHuge(t *testing.T) {
+	f := newFixture(t)
+	c := dial(t, f.tgt)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(dir, "huge")
+	if err := os.WriteFile(huge, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, MaxReadSize+1); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, []byte("fine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want error
+	}{{fifo, ErrNotRegular}, {"/dev/null", ErrNotRegular}, {dir, ErrNotRegular}, {huge, ErrTooLarge}} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.ReadFiles(context.Background(), []string{ok, tc.path})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "machine m1") || !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("%s: %v, want %v naming machine m1 and the path", tc.path, err, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: ReadFiles hangs", tc.path)
+		}
+	}
+	if b, err := c.ReadFile(ok); err != nil || string(b) != "fine\n" {
+		t.Fatalf("regular file: %q %v", b, err)
 	}
 }
