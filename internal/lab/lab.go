@@ -59,6 +59,9 @@ type Options struct {
 	Basejail bool
 	// GatewayConfig replaces the factory default /cf/conf/config.xml.
 	GatewayConfig []byte
+	// PfSense builds the gateway with pfSense 2.7.2's own PHP (pfsense.go)
+	// instead of the Go imitation of its reload; also set by $ARBO_LAB_PFSENSE=1.
+	PfSense bool
 	// Files are extra files for the machines.
 	Files []File
 	// Upstream is the shared upstream folder (fixtures/upstream, see
@@ -174,6 +177,18 @@ func Start(t TB, c *inventory.Cluster, opts ...Option) *Lab {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.PfSense || os.Getenv(PfSenseEnv) == "1" {
+		_, err := PfSenseUpstream()
+		if err == nil {
+			_, err = hostPHP()
+		}
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("lab: " + err.Error())
+			}
+			t.Skip("lab: " + err.Error())
+		}
+	}
 	if o.EmuBinary == "" {
 		bin, err := testEmuBinary()
 		if err != nil {
@@ -243,6 +258,16 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 	}
 	if err := Requirements(); err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
+	}
+	if os.Getenv(PfSenseEnv) == "1" {
+		o.PfSense = true
+	}
+	if o.PfSense && c.Gateway != nil {
+		// A changed or missing copy of pfSense's code is refused before
+		// anything is built.
+		if _, err := PfSenseUpstream(); err != nil {
+			return nil, fmt.Errorf("lab up: the real pfSense gateway: %w", err)
+		}
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -377,7 +402,8 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 		}
 		spec := machineSpec{name: name, kind: kind, domain: c.Domain, ifaces: ifaces(c, name),
 			root: m.Root, emuBinary: emuBin, gatewayConfig: o.GatewayConfig,
-			basejail: o.Basejail && kind == kindHost, realCode: o.RealCode && kind == kindHost}
+			basejail: o.Basejail && kind == kindHost, realCode: o.RealCode && kind == kindHost,
+			pfsense: o.PfSense && kind == kindGateway}
 		if kind == kindHost {
 			for _, f := range upstream {
 				if o.RealCode || !emulatedPaths[f.Path] {

@@ -97,7 +97,9 @@ type machineSpec struct {
 	// realCode: the upstream programs run (Options.RealCode); /bin/sh is
 	// bash-static in POSIX mode, root's login shell as on FreeBSD 14.
 	realCode bool
-	files    []File
+	// pfsense: the gateway runs pfSense's own PHP (pfsense.go).
+	pfsense bool
+	files   []File
 }
 
 // build makes the machine's root directory. It never follows the roots of
@@ -230,6 +232,11 @@ func (s machineSpec) build() error {
 			return err
 		}
 	}
+	if s.pfsense {
+		if err := s.installPfSense(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -240,8 +247,13 @@ func (s machineSpec) emuLinks() map[string][]string {
 	for k, v := range emu.Links {
 		out[k] = v
 	}
-	if s.kind == kindGateway {
+	if s.kind == kindGateway && !s.pfsense {
 		for k, v := range emu.GatewayLinks {
+			out[k] = v
+		}
+	}
+	if s.pfsense {
+		for k, v := range emu.PfSenseLinks {
 			out[k] = v
 		}
 	}

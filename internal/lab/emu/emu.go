@@ -97,6 +97,12 @@ var GatewayLinks = map[string][]string{
 	"pfSsh.php":                {"/usr/local/sbin/pfSsh.php"},
 }
 
+// PfSenseLinks are linked on the gateway that runs pfSense's own PHP
+// (lab.WithPfSense), instead of GatewayLinks.
+var PfSenseLinks = map[string][]string{
+	"pgrep": {"/bin/pgrep"},
+}
+
 // Main runs the command named by filepath.Base(args[0]) and returns its exit
 // status. A binary called by another name (e.g. lab-emu) takes the command
 // name from args[1], so that "lab-emu pfctl -sr" works without a link.
