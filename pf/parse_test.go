@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/arbo-project/arbo/internal/golden"
 )
 
 func mustParse(t *testing.T, src string) *Ruleset {
@@ -45,10 +47,10 @@ func TestParseGoldenFiles(t *testing.T) {
 // Cases pfctl itself rejects must fail; the count of the others that
 // parse is pinned so that a regression shows.
 func TestParseCorpus(t *testing.T) {
-	dir := "/work/shared/fixtures/pfctl"
+	dir := golden.Shared(t, "fixtures", "pfctl")
 	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.in"))
 	if len(files) == 0 {
-		t.Skip("corpus not present at " + dir)
+		t.Fatal("no pfctl corpus files in " + dir)
 	}
 	ok := 0
 	for _, f := range files {
@@ -169,7 +171,7 @@ func TestParseErrors(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/golden/*.pf.conf")
-	corpus, _ := filepath.Glob("/work/shared/fixtures/pfctl/freebsd/pf10[0-3]*.in")
+	corpus, _ := filepath.Glob(filepath.Join(golden.Shared(f, "fixtures", "pfctl"), "freebsd", "pf10[0-3]*.in"))
 	for _, s := range append(seeds, corpus...) {
 		if b, err := os.ReadFile(s); err == nil {
 			f.Add(b)

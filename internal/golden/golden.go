@@ -56,3 +56,19 @@ func ExamplePath(name string) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "examples", name, "topology.yaml")
 }
+
+// Shared is the path of ../shared/<rel> beside the module root, wherever
+// the test runs from. Without it the test skips with the reason, and fails
+// under CI=true, where ../shared is always present.
+func Shared(t testing.TB, rel ...string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	p := filepath.Join(append([]string{filepath.Dir(file), "..", "..", "..", "shared"}, rel...)...)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("../shared beside the module root is missing: %v", err)
+		}
+		t.Skipf("../shared beside the module root is missing: %v", err)
+	}
+	return p
+}
