@@ -102,31 +102,19 @@ var pfSensePins = []struct{ src, sum string }{
 	{"pear-Net_IPv6/Net/IPv6.php", "0ab9feef441cd5cdb1bc688ce551382c942da052511a07792ecb0d1be34c28ba"},
 }
 
-// pfSenseUpstreamDir finds the upstream folder: $ARBO_UPSTREAM, else
-// ../shared/fixtures/upstream beside the module root found from the current
-// directory.
+// pfSenseUpstreamDir finds the upstream folder as the hosts do
+// (FindUpstream), also honouring $ARBO_UPSTREAM.
 func pfSenseUpstreamDir() (string, error) {
-	for _, v := range pfSenseUpstreamEnvs {
-		if d := os.Getenv(v); d != "" {
+	if os.Getenv(UpstreamEnv) == "" {
+		if d := os.Getenv(pfSenseUpstreamEnvs[1]); d != "" {
 			return d, nil
 		}
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
+	d, why := FindUpstream(".")
+	if d == "" {
+		return "", errors.New(why)
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			up := filepath.Join(d, "..", "shared", "fixtures", "upstream")
-			if _, err := os.Stat(up); err != nil {
-				return "", fmt.Errorf("the upstream fixtures are not at %s (set %s to their folder): %w", up, pfSenseUpstreamEnvs[0], err)
-			}
-			return up, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod above %s to find ../shared/fixtures/upstream from (set %s)", wd, pfSenseUpstreamEnvs[0])
-		}
-	}
+	return d, nil
 }
 
 // PfSenseUpstream returns the upstream folder after checking every pinned
