@@ -726,12 +726,8 @@ func (l *Lab) down() error {
 	}
 	for i := range st.Machines {
 		m := &st.Machines[i]
-		kids := children(m.SSHDPID)
-		if err := stopSSHD(m); err != nil {
+		if err := stopSSHDAndSessions(m); err != nil {
 			errs = append(errs, err)
-		}
-		for _, k := range kids {
-			_ = syscall.Kill(k, syscall.SIGKILL)
 		}
 	}
 	if st.Home != "" {

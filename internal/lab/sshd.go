@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -106,6 +107,25 @@ func startSSHDOnFreePort(m *machineState, authKeys string, gateway bool) error {
 			return err
 		}
 	}
+}
+
+// stopSSHDAndSessions stops sshd and then every process it had forked (open
+// sessions and pre-auth children), and waits until they are gone: a late
+// pre-auth child logs "Connection closed … [preauth]" through -E, which
+// re-creates sshd.log in a state directory being removed.
+func stopSSHDAndSessions(m *machineState) error {
+	kids := children(m.SSHDPID)
+	err := stopSSHD(m)
+	for _, k := range kids {
+		_ = syscall.Kill(k, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, k := range kids {
+		for running(k) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return err
 }
 
 func stopSSHD(m *machineState) error {

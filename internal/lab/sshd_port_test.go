@@ -36,7 +36,7 @@ func TestSSHDTakesAnotherPort(t *testing.T) {
 	if err := startSSHDOnFreePort(m, filepath.Join(state, "authorized_keys"), false); err != nil {
 		t.Fatalf("sshd did not come up on another port: %v", err)
 	}
-	defer stopSSHD(m)
+	defer stopSSHDAndSessions(m)
 	if m.SSHDPort == busy {
 		t.Fatalf("sshd claims the taken port %d", busy)
 	}
