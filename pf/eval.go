@@ -453,6 +453,9 @@ func (r *Ruleset) Unknowns() []string {
 		}
 	}
 	for _, rule := range r.Rules {
+		if rule.Opaque != "" {
+			add(fmt.Sprintf("%s:%d: %q cannot be judged off the host: %s", r.Name, rule.Line, rule.Opaque, rule.Text))
+		}
 		check(rule.Line, rule.From)
 		check(rule.Line, rule.To)
 	}

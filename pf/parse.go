@@ -90,6 +90,11 @@ type Rule struct {
 	Tagged    string
 	NotTagged bool
 	ICMPType  bool // icmp-type/icmp6-type: matches ICMP only
+	// Opaque, only in a parsed listing (ParseListing), is the word that
+	// makes the rule one arbo cannot judge (nat-to, received-on, an anchor,
+	// …); the rule's other fields are then incomplete, and Unknowns
+	// reports it.
+	Opaque string
 }
 
 // Iface is an `on` entry.
@@ -297,6 +302,10 @@ var reMacroName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 type parser struct {
 	rs     *Ruleset
 	shared *SharedTables
+	// listing: the text is what pfctl printed of a loaded ruleset
+	// (listing.go): a rule with a word arbo cannot judge is kept as opaque
+	// instead of refused, and anchors are recorded.
+	listing bool
 }
 
 func (p *parser) errf(line int, format string, a ...any) error {
@@ -381,6 +390,10 @@ func (p *parser) statement(st pstmt) error {
 		return p.table(c)
 	case "set":
 		return p.option(c)
+	case "state":
+		if p.listing && len(toks) > 1 && toks[1].text == "limiter" {
+			return nil // a state limiter definition (pf1076): no pass or block
+		}
 	case "pass", "block", "match":
 		r, err := p.filter(c)
 		if err != nil {
@@ -390,10 +403,15 @@ func (p *parser) statement(st pstmt) error {
 		return nil
 	case "include":
 		return p.errf(st.line, "include is not supported: arbo judges one self-contained file")
-	case "anchor", "load":
+	case "anchor", "load", "antispoof":
+		if p.listing {
+			p.rs.Rules = append(p.rs.Rules, Rule{Line: st.line, Text: c.text(), Opaque: toks[0].text})
+			return nil
+		}
+		if toks[0].text == "antispoof" {
+			return p.errf(st.line, "antispoof expands to rules that depend on the host's interface addresses; not supported")
+		}
 		return p.errf(st.line, "%s: rules loaded into anchors at run time cannot be judged from this file", toks[0].text)
-	case "antispoof":
-		return p.errf(st.line, "antispoof expands to rules that depend on the host's interface addresses; not supported")
 	case "no":
 		if len(toks) > 1 && toks[1].text == "scrub" {
 			return nil
@@ -908,6 +926,10 @@ func (p *parser) filter(c *cursor) (Rule, error) {
 				return r, err
 			}
 			if c.peek() == "os" {
+				if p.listing {
+					r.Opaque = "os"
+					return r, nil
+				}
 				return r, c.errf("os fingerprints cannot be judged off the host")
 			}
 		}
@@ -1021,6 +1043,10 @@ func (p *parser) filter(c *cursor) (Rule, error) {
 			}
 		case "user", "group", "os", "received-on", "probability", "tos", "prio", "af-to",
 			"nat-to", "rdr-to", "binat-to", "divert-to", "divert-reply", "divert-packet", "state":
+			if p.listing {
+				r.Opaque = w
+				return r, nil
+			}
 			return r, c.errf("%q cannot be judged off the host; arbo's checker does not support it", w)
 		default:
 			return r, c.errf("unknown word %q in a filter rule", w)
