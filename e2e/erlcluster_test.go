@@ -18,26 +18,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arbo-project/arbo/check"
+	"github.com/arbo-project/arbo/dns"
 	"github.com/arbo-project/arbo/erlang"
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/jail"
 )
 
 // TestErlangCluster starts one real BEAM node (Debian's erlang-base) per
-// Erlang jail of each example, from the files `arbo render` writes: the
-// jail's vm.args is passed with -args_file and the node name and cookie come
-// from the jail's env file (RELEASE_NODE, RELEASE_COOKIE), as a release's
-// start script does. Each node lives in its own unnamed network namespace
-// holding only the jail's address, on a bridge inside another namespace: the
-// test never touches the box's own network. It proves that the node names
-// arbo writes are the addresses the nodes are reachable at, that the nodes
-// form the cluster (visible discovery-tier nodes, hidden tiers connected but
-// outside nodes()), that distribution listens inside dist_ports, that a node
-// with another cookie is refused, and that after the loss of a host the
-// survivors meet erlang.consensus exactly when ARBO009 says they do.
+// Erlang jail of each example and of a three-host topology
+// (testdata/erl-three: node names by FQDN), from the files `arbo render`
+// writes: the jail's vm.args is passed with -args_file, the variables of
+// the jail's env file (RELEASE_NODE, RELEASE_COOKIE, ARBO_DISCOVERY,
+// ARBO_CONSENSUS) are the node's environment and its name and cookie, as a
+// release's start script does, and the jail's rendered resolv.conf is the
+// node's /etc/resolv.conf (bind-mounted in a mount namespace of its own).
+// The cluster's resolver runs too: the real unbound, with the resolver
+// jail's rendered unbound.conf, or with the zone arbo hands the pfSense
+// gateway written as pfSense writes it. Each node and each resolver lives in
+// its own unnamed network namespace holding only its topology address, on a
+// bridge inside another namespace: the test never touches the box's own
+// network, and the namespaces end with the test's processes.
 //
-// Discovery here connects to the addresses of the discovery tier taken from
-// the topology, not yet through DNS (the resolver is not started).
+// Every node discovers its peers as libcluster's DNSPoll and Cloister do:
+// it resolves ARBO_DISCOVERY through the resolver (inet_res, as they do)
+// and connects to <basename>@<answer> (the answer's PTR name with
+// node_host: fqdn). The test proves that the node names arbo writes are
+// names the nodes are reachable at, that the discovery name lists exactly
+// the discovery tier, that the nodes form the cluster (visible
+// discovery-tier nodes, hidden tiers connected but outside nodes()), that
+// every connection is on epmd's port or inside dist_ports, that a node with
+// another cookie is refused, and that after the loss of a host the
+// survivors' own count against ARBO_CONSENSUS is what ARBO009 predicted.
 func TestErlangCluster(t *testing.T) {
 	if err := erlClusterRequirements(); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -45,10 +57,16 @@ func TestErlangCluster(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	for _, ex := range []string{"arboreus", "single-host"} {
-		t.Run(ex, func(t *testing.T) {
+	for _, tc := range []struct{ name, topo string }{
+		{"arboreus", filepath.Join("..", "examples", "arboreus", "topology.yaml")},
+		{"single-host", filepath.Join("..", "examples", "single-host", "topology.yaml")},
+		{"three-hosts", filepath.Join("testdata", "erl-three", "topology.yaml")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			testErlangCluster(t, filepath.Join("..", "examples", ex, "topology.yaml"))
+			start := time.Now()
+			testErlangCluster(t, tc.topo)
+			t.Logf("%s: %v", tc.name, time.Since(start).Round(time.Millisecond))
 		})
 	}
 }
@@ -59,7 +77,8 @@ func erlClusterRequirements() error {
 	}
 	for _, p := range []struct{ bin, pkg string }{
 		{"erl", "erlang-base"}, {"epmd", "erlang-base"}, {"ip", "iproute2"},
-		{"unshare", "util-linux"}, {"nsenter", "util-linux"},
+		{"unshare", "util-linux"}, {"nsenter", "util-linux"}, {"mount", "mount"},
+		{"unbound", "unbound"}, {"dig", "bind9-dnsutils"},
 	} {
 		if _, err := exec.LookPath(p.bin); err != nil {
 			return fmt.Errorf("no %s: install the Debian package %s", p.bin, p.pkg)
@@ -73,9 +92,10 @@ type erlNode struct {
 	jail   *inventory.Jail
 	host   string
 	addr   netip.Addr
-	name   string // RELEASE_NODE
-	cookie string // RELEASE_COOKIE
-	vmArgs string // path of the rendered vm.args
+	name   string   // RELEASE_NODE
+	cookie string   // RELEASE_COOKIE
+	env    []string // every variable of the env file, NAME=value
+	vmArgs string   // path of the rendered vm.args
 	hidden bool
 	ns     *netns
 	node   *proc
@@ -89,8 +109,8 @@ func testErlangCluster(t *testing.T, example string) {
 	if c.Erlang == nil {
 		t.Fatal(example + ": no erlang section")
 	}
-	if c.Erlang.NodeHost == inventory.NodeHostFQDN {
-		t.Fatal(example + ": node_host fqdn needs the resolver, which this test does not start yet")
+	if len(c.Resolvers()) == 0 {
+		t.Fatal(example + ": no resolver (dns.resolver_jail or gateway.dns): discovery has nothing to ask")
 	}
 
 	// A copy of the topology beside a fresh cookie, rendered by arbo.
@@ -123,6 +143,13 @@ func testErlangCluster(t *testing.T, example string) {
 	sw := newNetns(t, ctx, "switch")
 	sw.ip(t, "link", "add", "br0", "type", "bridge")
 	sw.ip(t, "link", "set", "br0", "up")
+	ports := 0
+	plug := func(ns *netns, addr netip.Addr) {
+		ns.plug(t, sw, ports, addr)
+		ports++
+	}
+
+	startResolvers(t, ctx, c, out, dir, plug)
 
 	var nodes []*erlNode
 	for _, h := range c.Hosts {
@@ -131,15 +158,15 @@ func testErlangCluster(t *testing.T, example string) {
 				continue
 			}
 			root := filepath.Join(out, h.Name, jail.Root(j.Name))
-			env := readEnvFile(t, filepath.Join(root, erlang.EnvPath))
+			env, vars := readEnvFile(t, filepath.Join(root, erlang.EnvPath))
 			n := &erlNode{jail: j, host: h.Name, addr: c.TierAddr(j), name: env["RELEASE_NODE"],
-				cookie: env["RELEASE_COOKIE"], vmArgs: filepath.Join(root, erlang.VMArgsPath),
+				cookie: env["RELEASE_COOKIE"], env: vars, vmArgs: filepath.Join(root, erlang.VMArgsPath),
 				hidden: c.IsHiddenTier(j.Tier)}
 			if env["RELEASE_DISTRIBUTION"] != "name" {
-				t.Errorf("%s: RELEASE_DISTRIBUTION=%q, want name (long names: the host part is an address)", j.Name, env["RELEASE_DISTRIBUTION"])
+				t.Errorf("%s: RELEASE_DISTRIBUTION=%q, want name (long names)", j.Name, env["RELEASE_DISTRIBUTION"])
 			}
-			if n.name != c.Erlang.Basename+"@"+n.addr.String() {
-				t.Errorf("%s: RELEASE_NODE=%q, want %s@%s", j.Name, n.name, c.Erlang.Basename, n.addr)
+			if want := c.Erlang.Basename + "@" + erlang.NodeHost(c, j); n.name != want {
+				t.Errorf("%s: RELEASE_NODE=%q, want %s", j.Name, n.name, want)
 			}
 			if n.cookie != cookie {
 				t.Errorf("%s: RELEASE_COOKIE is not the topology's cookie", j.Name)
@@ -149,7 +176,8 @@ func testErlangCluster(t *testing.T, example string) {
 				t.Errorf("%s: ~/.erlang.cookie is not the topology's cookie (err %v)", j.Name, err)
 			}
 			n.ns = newNetns(t, ctx, j.Name)
-			n.ns.plug(t, sw, len(nodes), n.addr)
+			plug(n.ns, n.addr)
+			n.ns.bind(t, filepath.Join(root, "etc", "resolv.conf"), "/etc/resolv.conf")
 			nodes = append(nodes, n)
 		}
 	}
@@ -165,6 +193,7 @@ func testErlangCluster(t *testing.T, example string) {
 			peers = append(peers, n.name)
 		}
 	}
+	slices.Sort(peers)
 	for _, n := range nodes {
 		var wait []string
 		for _, m := range nodes {
@@ -174,8 +203,7 @@ func testErlangCluster(t *testing.T, example string) {
 		}
 		n.ns.epmd(t, ctx)
 		n.node = n.ns.erl(t, ctx, n.name, n.cookie, n.vmArgs, erlDiscovery,
-			"ARBO_TEST_PEERS="+strings.Join(peers, ","), "ARBO_TEST_WAIT="+strings.Join(wait, ","),
-			"ARBO_TEST_BASENAME="+c.Erlang.Basename)
+			append(slices.Clone(n.env), "ARBO_TEST_WAIT="+strings.Join(wait, ","))...)
 	}
 
 	// Every node reports what it sees once everything it waits for is there.
@@ -183,6 +211,9 @@ func testErlangCluster(t *testing.T, example string) {
 	for _, n := range nodes {
 		line := n.node.wait(t, "arbo-result ", 45*time.Second)
 		f := fields(line)
+		if got, want := f["dns"], strings.Join(peers, ","); got != want {
+			t.Errorf("%s: discovery through the resolver found [%s], want the discovery tier [%s]", n.name, got, want)
+		}
 		var wantVisible, wantHidden []string
 		for _, m := range nodes {
 			switch {
@@ -241,13 +272,16 @@ func testErlangCluster(t *testing.T, example string) {
 		t.FailNow()
 	}
 
-	// The loss of a host: stop its nodes, then every surviving discovery
-	// node counts the discovery nodes it still sees. ARBO009 predicts
-	// whether that meets erlang.consensus.
-	chk := exec.Command(arboBin, "check", topo)
-	chkOut, _ := chk.CombinedOutput()
-	predictsLoss := strings.Contains(string(chkOut), "ARBO009")
-	lost := c.Hosts[0].Name
+	// The loss of a host: stop its nodes; every surviving discovery node
+	// counts the discovery nodes it still sees against ARBO_CONSENSUS.
+	// ARBO009 predicts whether that count falls short.
+	lost := c.Hosts[len(c.Hosts)-1].Name
+	predicted, finding := false, ""
+	for _, f := range check.Run(c, check.Options{}).Findings {
+		if f.ID == "ARBO009" && f.Subject == c.Erlang.Discovery && strings.Contains(f.Message, lost) {
+			predicted, finding = true, f.Message
+		}
+	}
 	var survivors []*erlNode
 	for _, n := range nodes {
 		if n.host == lost {
@@ -256,45 +290,178 @@ func testErlangCluster(t *testing.T, example string) {
 			survivors = append(survivors, n)
 		}
 	}
-	met := len(survivors) >= c.Erlang.Consensus && len(survivors) > 0
+	short := len(survivors) == 0 // no node left to reach consensus
 	for _, n := range survivors {
-		n.node.wait(t, fmt.Sprintf("arbo-count %d", len(survivors)), 30*time.Second)
+		f := fields(n.node.wait(t, fmt.Sprintf("arbo-count %d ", len(survivors)), 30*time.Second))
+		if f["quorum"] != "true" {
+			short = true
+		}
 	}
-	if met == predictsLoss {
-		t.Errorf("after the loss of %s, %d discovery nodes remain for consensus %d, but ARBO009 reported=%v:\n%s",
-			lost, len(survivors), c.Erlang.Consensus, predictsLoss, chkOut)
+	if short != predicted {
+		t.Errorf("after the loss of %s, %d discovery nodes remain for consensus %d (short=%v), but ARBO009 predicted short=%v (%s)",
+			lost, len(survivors), c.Erlang.Consensus, short, predicted, finding)
 	}
-	t.Logf("loss of %s: %d discovery nodes remain, consensus %d met=%v, ARBO009 reported=%v", lost, len(survivors), c.Erlang.Consensus, met, predictsLoss)
+	t.Logf("loss of %s: %d discovery nodes remain, consensus %d short=%v, ARBO009 predicted %v", lost, len(survivors), c.Erlang.Consensus, short, predicted)
 }
 
-// erlDiscovery does what libcluster's DNSPoll or Cloister do, with the
-// discovery answers given: ping every discovery node until every node the
-// test waits for is connected, report nodes(), nodes(hidden), the node's own
-// distribution port (from its epmd) and the remote ports of its
-// distribution connections, then report the count of discovery nodes seen
-// (itself included) whenever it changes.
+// startResolvers starts the cluster's resolvers, each the real unbound in a
+// namespace of its own at its topology address: the resolver jail's with
+// the unbound.conf arbo rendered for it, the gateway's with the zone arbo
+// hands pfSense, written as pfSense's unbound.inc writes it. Only the paths
+// of the FreeBSD port (chroot, directory, pidfile, user) change.
+func startResolvers(t *testing.T, ctx context.Context, c *inventory.Cluster, out, dir string, plug func(*netns, netip.Addr)) {
+	t.Helper()
+	if rj := c.DNS.ResolverJail; rj != "" {
+		j := c.Jail(rj)
+		conf, err := os.ReadFile(filepath.Join(out, j.Host, jail.Root(j.Name), dns.UnboundConf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdir := filepath.Join(dir, "unbound-"+j.Name)
+		local, err := localUnbound(conf, rdir)
+		if err != nil {
+			t.Fatalf("%s: %v", j.Name, err)
+		}
+		startUnbound(t, ctx, c, j.Name, c.TierAddr(j), rdir, local, plug)
+	}
+	if g := c.Gateway; g != nil && g.DNS {
+		for _, gi := range g.Interfaces {
+			if gi.Network != "" {
+				rdir := filepath.Join(dir, "unbound-"+g.Name)
+				startUnbound(t, ctx, c, g.Name, gi.Address, rdir, gatewayUnbound(c, gi.Address, rdir), plug)
+				break
+			}
+		}
+	}
+}
+
+// localUnbound rewrites the FreeBSD paths of a rendered unbound.conf for
+// this box: no chroot, no user change, the directory and pidfile in dir,
+// logs on stderr. Every other line is arbo's.
+func localUnbound(conf []byte, dir string) ([]byte, error) {
+	repl := map[string]string{"username": `""`, "chroot": `""`, "directory": strconv.Quote(dir),
+		"pidfile": strconv.Quote(dir + "/unbound.pid")}
+	seen := map[string]bool{}
+	lines := strings.Split(string(conf), "\n")
+	for i, l := range lines {
+		k, _, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if v, in := repl[k]; ok && in {
+			lines[i] = "\t" + k + ": " + v
+			seen[k] = true
+		}
+		if strings.TrimSpace(l) == "server:" {
+			lines[i] = "server:\n\tuse-syslog: no"
+		}
+	}
+	for k := range repl {
+		if !seen[k] {
+			return nil, fmt.Errorf("the rendered unbound.conf has no %s: line to rewrite", k)
+		}
+	}
+	return []byte(strings.Join(lines, "\n")), nil
+}
+
+// gatewayUnbound is what pfSense's resolver serves of arbo's zone: each
+// host override as unbound_generate_zone_data writes it
+// (pfsense-2.7.2/src/etc/inc/unbound.inc:753,767: a local-data-ptr and a
+// local-data per address), then arbo's custom local-data lines.
+func gatewayUnbound(c *inventory.Cluster, addr netip.Addr, dir string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "server:\n\tusername: \"\"\n\tchroot: \"\"\n\tdirectory: %q\n\tpidfile: %q\n\tuse-syslog: no\n\tinterface: %s\n",
+		dir, dir+"/unbound.pid", addr)
+	b.WriteString("\taccess-control: 0.0.0.0/0 allow\n\taccess-control: ::/0 allow\n")
+	gd := dns.Gateway(c)
+	for _, o := range gd.Overrides {
+		for _, ip := range strings.Split(o.IP, ",") {
+			typ := "A"
+			if netip.MustParseAddr(ip).Is6() {
+				typ = "AAAA"
+			}
+			fqdn := o.Host + "." + o.Domain
+			fmt.Fprintf(&b, "\tlocal-data-ptr: \"%s %s\"\n\tlocal-data: \"%s. %s %s\"\n", ip, fqdn, fqdn, typ, ip)
+		}
+	}
+	for _, l := range gd.LocalData {
+		b.WriteString("\t" + l + "\n")
+	}
+	return []byte(b.String())
+}
+
+// startUnbound runs unbound in the foreground in a namespace at addr and
+// waits until it answers the name of the cluster's first jail.
+func startUnbound(t *testing.T, ctx context.Context, c *inventory.Cluster, name string, addr netip.Addr, dir string, conf []byte, plug func(*netns, netip.Addr)) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(path, conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ns := newNetns(t, ctx, name)
+	plug(ns, addr)
+	p := startProc(t, ctx, name+"/unbound", nil, ns.enter("unbound", "-d", "-c", path)...)
+	probe := c.Jails()[0].Name + "." + c.Domain
+	for i := 0; ; i++ {
+		a := ns.enter("dig", "+short", "+time=1", "+tries=1", "@"+addr.String(), probe)
+		if o, err := exec.Command(a[0], a[1:]...).Output(); err == nil && len(strings.TrimSpace(string(o))) > 0 {
+			return
+		}
+		if i > 100 {
+			p.mu.Lock()
+			o := strings.Join(p.out, "\n")
+			p.mu.Unlock()
+			t.Fatalf("%s: unbound does not answer %s:\n%s", name, probe, o)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// erlDiscovery does what libcluster's DNSPoll or Cloister do: resolve
+// ARBO_DISCOVERY with inet_res (A and AAAA), make <basename>@<host> of each
+// answer (the address, or with node_host: fqdn the answer's PTR name),
+// ping them until every node the test waits for is connected; then report
+// the discovered nodes, nodes(), nodes(hidden), the node's own distribution
+// port (from its epmd) and both ports of each TCP connection; then, each
+// time it changes, the count of discovered nodes it sees (itself included)
+// and whether that meets ARBO_CONSENSUS.
 const erlDiscovery = `
-Split = fun(V) -> [list_to_atom(S) || S <- string:tokens(os:getenv(V, ""), ",")] end,
-Peers = Split("ARBO_TEST_PEERS"), Wait = Split("ARBO_TEST_WAIT"),
+Env = fun(V) -> os:getenv(V, "") end,
+[Base, MyHost] = string:split(Env("RELEASE_NODE"), "@"),
+ByAddr = element(1, inet:parse_address(MyHost)) =:= ok,
+Query = Env("ARBO_DISCOVERY"),
+Consensus = case Env("ARBO_CONSENSUS") of "" -> 1; CS -> list_to_integer(CS) end,
+Wait = [list_to_atom(S) || S <- string:tokens(Env("ARBO_TEST_WAIT"), ",")],
 Join = fun(L) -> lists:join(",", [atom_to_list(X) || X <- lists:sort(L)]) end,
-Loop = fun L(N) ->
-    [net_adm:ping(P) || P <- Peers, P =/= node()],
-    case Wait -- nodes(connected) of
-        [] -> ok;
-        Missing when N > 0 -> timer:sleep(200), L(N - 1);
-        Missing -> io:format("arbo-missing ~p~n", [Missing])
+HostOf = fun(IP) ->
+    case ByAddr of
+        true -> inet:ntoa(IP);
+        false -> case inet_res:gethostbyaddr(IP) of {ok, HE} -> element(2, HE); _ -> inet:ntoa(IP) end
     end
 end,
-Loop(200),
-{port, Port, _} = erl_epmd:port_please(os:getenv("ARBO_TEST_BASENAME"), {127,0,0,1}),
+Discover = fun() ->
+    IPs = inet_res:lookup(Query, in, a) ++ inet_res:lookup(Query, in, aaaa),
+    [list_to_atom(Base ++ "@" ++ HostOf(IP)) || IP <- IPs]
+end,
+Loop = fun L(N) ->
+    Found = Discover(),
+    [net_adm:ping(P) || P <- Found, P =/= node()],
+    case Wait -- nodes(connected) of
+        [] -> Found;
+        Missing when N > 0 -> timer:sleep(200), L(N - 1);
+        Missing -> io:format("arbo-missing ~p dns=~p~n", [Missing, Found]), Found
+    end
+end,
+Peers = Loop(200),
+{port, Port, _} = erl_epmd:port_please(Base, {127,0,0,1}),
 Conns = [integer_to_list(L) ++ ":" ++ integer_to_list(R)
          || S <- erlang:ports(), erlang:port_info(S, name) =:= {name, "tcp_inet"},
             {ok, {_, L}} <- [inet:sockname(S)], {ok, {_, R}} <- [inet:peername(S)]],
-io:format("arbo-result visible=~s hidden=~s port=~p conns=~s~n",
-          [Join(nodes()), Join(nodes(hidden)), Port, lists:join(",", Conns)]),
+io:format("arbo-result dns=~s visible=~s hidden=~s port=~p conns=~s~n",
+          [Join(Peers), Join(nodes()), Join(nodes(hidden)), Port, lists:join(",", Conns)]),
 Count = fun C(Last) ->
     Seen = length([X || X <- [node() | nodes(connected)], lists:member(X, Peers)]),
-    Seen =/= Last andalso io:format("arbo-count ~p~n", [Seen]),
+    Seen =/= Last andalso io:format("arbo-count ~p quorum=~p~n", [Seen, Seen >= Consensus]),
     timer:sleep(200), C(Seen)
 end,
 Count(-1).
@@ -319,14 +486,16 @@ func fields(line string) map[string]string {
 	return m
 }
 
-// readEnvFile reads the export NAME='value' lines arbo's env file holds.
-func readEnvFile(t *testing.T, path string) map[string]string {
+// readEnvFile reads the export NAME='value' lines arbo's env file holds:
+// as a map, and as NAME=value strings for a process's environment.
+func readEnvFile(t *testing.T, path string) (map[string]string, []string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := map[string]string{}
+	var vars []string
 	for _, l := range strings.Split(string(b), "\n") {
 		l, ok := strings.CutPrefix(l, "export ")
 		if !ok {
@@ -337,13 +506,14 @@ func readEnvFile(t *testing.T, path string) map[string]string {
 			t.Fatalf("%s: unexpected line %q", path, l)
 		}
 		m[k] = v[1 : len(v)-1]
+		vars = append(vars, k+"="+m[k])
 	}
-	return m
+	return m, vars
 }
 
-// netns is an unnamed network namespace held open by a sleeping process;
-// it disappears, with its veth ends, when that process and the ones
-// entered into it end.
+// netns is an unnamed network namespace, with a private mount namespace,
+// held open by a sleeping process; both disappear, with the veth ends and
+// the bind mounts, when that process and the ones entered into it end.
 type netns struct {
 	name string
 	pid  int
@@ -351,7 +521,7 @@ type netns struct {
 
 func newNetns(t *testing.T, ctx context.Context, name string) *netns {
 	t.Helper()
-	p := startProc(t, ctx, name+"/ns", nil, "unshare", "--net", "sleep", "600")
+	p := startProc(t, ctx, name+"/ns", nil, "unshare", "--net", "--mount", "--propagation", "private", "sleep", "600")
 	ns := &netns{name: name, pid: p.cmd.Process.Pid}
 	// unshare execs sleep after unshare(2): wait for the namespace to differ.
 	self, _ := os.Readlink("/proc/self/ns/net")
@@ -370,7 +540,16 @@ func newNetns(t *testing.T, ctx context.Context, name string) *netns {
 }
 
 func (ns *netns) enter(args ...string) []string {
-	return append([]string{"nsenter", "-t", strconv.Itoa(ns.pid), "-n", "--"}, args...)
+	return append([]string{"nsenter", "-t", strconv.Itoa(ns.pid), "-n", "-m", "--"}, args...)
+}
+
+// bind mounts the file src over dst inside the namespace's mount namespace.
+func (ns *netns) bind(t *testing.T, src, dst string) {
+	t.Helper()
+	a := ns.enter("mount", "--bind", src, dst)
+	if out, err := exec.Command(a[0], a[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: mount --bind %s %s: %v\n%s", ns.name, src, dst, err, out)
+	}
 }
 
 func (ns *netns) ip(t *testing.T, args ...string) {
