@@ -198,14 +198,21 @@ func (s machineSpec) build() error {
 		{Path: emu.FirewallFile, Content: []byte("open\n"), Mode: 0o644},
 		{Path: emu.FlushFile, Content: []byte("0\n"), Mode: 0o644},
 	}
+	// A host is installed on ZFS (bsdinstall's default): pool zroot with
+	// zfsboot's datasets, zfs.ko loaded by the loader.
+	kld := ""
+	if s.kind == kindHost {
+		kld = "zfs\n"
+		files = append(files, File{Path: emu.ZFSStateFile, Content: emu.DefaultZFSState(), Mode: 0o644})
+	}
 	if s.realCode {
 		// A fresh FreeBSD host: no pf.ko, so no /dev/pf until kldload pf
 		// (or rc.d/pf's required_modules); pf starts disabled.
-		files = append(files, File{Path: emu.KLDFile, Content: nil, Mode: 0o644})
+		files = append(files, File{Path: emu.KLDFile, Content: []byte(kld), Mode: 0o644})
 	} else {
 		// The emulated lab: pf.ko loaded, as arbo's steps before issue 10's
 		// kldload fix expect.
-		files = append(files, File{Path: emu.KLDFile, Content: []byte("pf\npflog\n"), Mode: 0o644},
+		files = append(files, File{Path: emu.KLDFile, Content: []byte("pf\npflog\n" + kld), Mode: 0o644},
 			File{Path: emu.PFDevice, Content: nil, Mode: 0o600})
 	}
 	if s.kind == kindGateway {
@@ -297,7 +304,11 @@ func (s machineSpec) rcConf() string {
 	if s.domain != "" {
 		host += "." + s.domain
 	}
-	return fmt.Sprintf("hostname=%q\nsshd_enable=\"YES\"\n", host)
+	zfs := ""
+	if s.kind == kindHost {
+		zfs = "zfs_enable=\"YES\"\n" // bsdinstall's zfsboot writes it on a ZFS install
+	}
+	return fmt.Sprintf("hostname=%q\nsshd_enable=\"YES\"\n%s", host, zfs)
 }
 
 func (s machineSpec) machineFile() string {

@@ -89,6 +89,8 @@ var Links = map[string][]string{
 	"freebsd-version": {"/bin/freebsd-version"},
 	"uname":           {"/usr/bin/uname"},
 	"hostname":        {"/bin/hostname"},
+	"zfs":             {"/sbin/zfs"},
+	"zpool":           {"/sbin/zpool"},
 }
 
 // GatewayLinks are linked only on the pfSense gateway, in addition to Links.

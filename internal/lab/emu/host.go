@@ -186,6 +186,11 @@ func sysctlCmd(e *env, args []string) int {
 		"security.jail.param.allow.mount.zfs": "0",
 		"kern.securelevel":                    "-1",
 	}
+	// OpenZFS's module sets vfs.zfs.version.spa (5000, feature flags);
+	// ezjail's check_for_zfs reads it (ezjail-admin:402).
+	if contains(e.loadedModules(), "zfs") {
+		oids["vfs.zfs.version.spa"] = "5000"
+	}
 	if len(names) == 0 {
 		keys := make([]string, 0, len(oids))
 		for k := range oids {
@@ -201,7 +206,9 @@ func sysctlCmd(e *env, args []string) int {
 		}
 		v, ok := oids[n]
 		if !ok {
-			fmt.Fprintf(e.stderr, "sysctl: unknown oid '%s'\n", n)
+			if !flags["q"] { // -q: no error for an unknown oid (sysctl(8))
+				fmt.Fprintf(e.stderr, "sysctl: unknown oid '%s'\n", n)
+			}
 			code = 1
 			continue
 		}
