@@ -175,7 +175,9 @@ var zfsReadonly = map[string]bool{"name": true, "type": true, "creation": true, 
 	"available": true, "avail": true, "referenced": true, "refer": true, "mounted": true, "origin": true}
 
 // zfsInheritable: canmount is not inherited (zfsprops(7)).
-func zfsInheritable(p string) bool { return p != "canmount" && p != "quota" && p != "refquota" && p != "reservation" && p != "refreservation" }
+func zfsInheritable(p string) bool {
+	return p != "canmount" && p != "quota" && p != "refquota" && p != "reservation" && p != "refreservation"
+}
 
 // prop returns a property's value and source (local, default, inherited
 // from X, or - for read-only ones).
