@@ -1,6 +1,9 @@
 package jail
 
-import "github.com/arbo-project/arbo/state"
+import (
+	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/state"
+)
 
 // The argument lists below are run as they are (never through a shell):
 // argv[0] is the program.
@@ -48,6 +51,29 @@ func DeleteArgs(j state.Jail, wipe bool) []string {
 // ezjail-admin create made it.
 func ZFSDestroyArgs(dataset string, j state.Jail) []string {
 	return []string{"zfs", "destroy", "-r", dataset + "/" + j.Name}
+}
+
+// RunArgs makes a retired (norun) jail runnable again: ezjail-admin renames
+// <safename>.norun back to <safename> (ezjail-admin:1637, `config -r run`).
+// Until then ezjail's rc script skips the jail on every start
+// (ezjail.sh:59,66) and `onestart` exits 0 without starting it
+// (ezjail-admin:148 leaves .norun jails out of its success check).
+func RunArgs(j state.Jail) []string {
+	return []string{EzjailAdmin, "config", "-r", "run", j.Name}
+}
+
+// RunningArgs asks jail(8)'s list whether j runs: jls -j <safename> jid
+// exits 1 ("jail not found") when it does not, as rc.d/jail itself asks
+// (freebsd/libexec/rc/rc.d/jail:495,556). ezjail's rc script names a
+// jail by its safename (ezjail.sh:47,109), and jail(8) takes that name.
+// arbo checks with it after every start, as an `onestart` that skipped the
+// jail also exits 0 (ezjail-admin:148).
+func RunningArgs(j state.Jail) []string {
+	safe := j.SafeName
+	if safe == "" {
+		safe = inventory.SafeName(j.Name)
+	}
+	return []string{"jls", "-j", safe, "jid"}
 }
 
 // NoRunArgs keeps an archived jail that stays on disk (a retired data

@@ -462,6 +462,22 @@ func (a *applier) host() error {
 		a.addJail(a.jailSpec(act.Jail))
 		a.step(describe(act))
 	}
+	// Retired jails back in the topology: runnable again first (ezjail
+	// renames <safename>.norun to <safename>, ezjail-admin:1637), then
+	// arbo's config over the old one, as after a create.
+	for _, act := range a.has(OpEnable, KindJail) {
+		j := a.jailSpec(act.Jail)
+		if _, err := a.cmd(jail.RunArgs(j)...); err != nil {
+			return err
+		}
+		a.addJail(j)
+		if f := a.d.File(path.Join(EzjailCfgDir, j.SafeName)); f != nil {
+			if err := a.write(*f, f.Path, false); err != nil {
+				return err
+			}
+		}
+		a.step(describe(act))
+	}
 	// 5. Files inside jail roots, never through a symlink.
 	if len(jailFiles) > 0 {
 		// The jails' users exist now: learn their ids.
@@ -506,14 +522,16 @@ func (a *applier) host() error {
 		}
 		a.step(describe(act))
 	}
+	// In the plan's order: a jail after those of its start_after (rcorder's
+	// order, as at boot: StartOrder).
 	for _, act := range a.has(OpStart, KindJail) {
-		if _, err := a.cmd(jail.StartArgs(a.jailSpec(act.Jail))...); err != nil {
+		if err := a.startJail(act, jail.StartArgs); err != nil {
 			return err
 		}
 		a.step(describe(act))
 	}
 	for _, act := range a.has(OpRestart, KindJail) {
-		if _, err := a.cmd(jail.RestartArgs(a.jailSpec(act.Jail))...); err != nil {
+		if err := a.startJail(act, jail.RestartArgs); err != nil {
 			return err
 		}
 		a.step(describe(act))
@@ -593,6 +611,24 @@ func (a *applier) host() error {
 		}
 		delete(a.owned, act.Target)
 		a.step(describe(act))
+	}
+	return nil
+}
+
+// startJail (re)starts a jail with ezjail-admin and proves that it runs:
+// ezjail's `onestart` of a jail it skips (a .norun config, ezjail.sh:59,66;
+// a blocking jail, ezjail.sh:90) exits 0, as its success check leaves
+// .norun jails out (ezjail-admin:148). A start arbo cannot see in jls is a
+// failure, never a step done.
+func (a *applier) startJail(act Action, args func(state.Jail) []string) error {
+	j := a.jailSpec(act.Jail)
+	argv := args(j)
+	if _, err := a.cmd(argv...); err != nil {
+		return err
+	}
+	if _, err := a.cmd(jail.RunningArgs(j)...); err != nil {
+		return fmt.Errorf("jail %s: %s exited 0 but the jail does not run (%v): ezjail skips a jail whose config is %s%s (ezjail-admin config -r run %s makes it runnable)",
+			j.Name, strings.Join(argv, " "), err, path.Join(EzjailCfgDir, j.SafeName), NoRunSuffix, j.Name)
 	}
 	return nil
 }

@@ -50,7 +50,23 @@ func fakeHost(m *memTarget) {
 			m.files[EzjailCfgDir+"/"+name] = memFile{content: []byte("ezjail's own\n"), mode: 0o644}
 			m.dirs[JailDir+"/"+name] = true
 		case strings.HasSuffix(argv[0], "ezjail-admin") && argv[1] == "onestart":
-			running[argv[2]] = true
+			// ezjail.sh:59,66: a .norun jail is skipped, and onestart
+			// still exits 0 (ezjail-admin:148).
+			if _, norun := m.files[EzjailCfgDir+"/"+argv[2]+NoRunSuffix]; !norun {
+				running[argv[2]] = true
+			}
+		case strings.HasSuffix(argv[0], "ezjail-admin") && strings.Join(argv[1:4], " ") == "config -r run":
+			// ezjail-admin:1637: <safename>.norun back to <safename>.
+			cfg := EzjailCfgDir + "/" + argv[4]
+			if f, ok := m.files[cfg+NoRunSuffix]; ok {
+				m.files[cfg] = f
+				delete(m.files, cfg+NoRunSuffix)
+			}
+		case argv[0] == "jls" && len(argv) == 4 && argv[1] == "-j":
+			if !running[argv[2]] {
+				return remote.Result{Exit: 1, Stderr: []byte("jls: jail \"" + argv[2] + "\" not found\n")}
+			}
+			return remote.Result{Stdout: []byte("1\n")}
 		}
 		return remote.Result{}
 	}

@@ -32,13 +32,34 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 
 	// Jails first: which exist, which arbo creates, adopts or refuses.
 	created := map[string]bool{}
+	enabled := map[string]bool{} // retired (norun) jails made runnable again
 	foreign := map[string]bool{} // jails arbo must leave alone
 	var needBase bool
 	for _, j := range d.Jails {
 		cfgPath := path.Join(EzjailCfgDir, j.SafeName)
 		cfg := s.Files[cfgPath]
+		norun := s.Files[cfgPath+NoRunSuffix]
 		owned := s.Manifest.jail(j.Name) != nil
 		switch {
+		case norun.Exists:
+			// A retired jail: ezjail reads <safename>.norun before
+			// <safename> (ezjail-admin:203-204), its rc script skips it
+			// on every start (ezjail.sh:59,66), and `onestart` exits 0
+			// without starting it (ezjail-admin:148). Making it runnable
+			// is an action of its own, never a side effect of a start.
+			ip, host := ezjailIdentity(norun.Content, j.SafeName)
+			if !owned && (ip != j.IP || host != j.Hostname && host != j.Name) {
+				foreign[j.Name] = true
+				conflicts = append(conflicts, fmt.Sprintf("jail %s exists, disabled (%s), but arbo does not own it and its ezjail config does not match the topology (ip %q, hostname %q; topology: %q, %q): rename or remove it, or fix the topology", j.Name, cfgPath+NoRunSuffix, ip, host, j.IP, j.Hostname))
+				continue
+			}
+			why := "disabled by hand"
+			if mj := s.Manifest.jail(j.Name); mj != nil && mj.Retired {
+				why = "retired when it left the topology, its root kept"
+			}
+			enabled[j.Name] = true
+			mp.Actions = append(mp.Actions, Action{Op: OpEnable, Kind: KindJail, Target: j.Name, Jail: j.Name,
+				Reason: fmt.Sprintf("back in the topology but %s (%s): ezjail-admin config -r run %s, then arbo's ezjail config", why, cfgPath+NoRunSuffix, j.Name)})
 		case !cfg.Exists:
 			created[j.Name] = true
 			needBase = true
@@ -86,8 +107,11 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 		if foreign[jailCfgOf] || foreign[f.Jail] {
 			continue // not arbo's: the conflict says so, and nothing touches it
 		}
-		if jailCfgOf != "" && created[jailCfgOf] {
-			continue // ezjail-admin create writes it; apply then writes arbo's version before the first start
+		if jailCfgOf != "" && (created[jailCfgOf] || enabled[jailCfgOf]) {
+			// ezjail-admin create writes it (config -r run renames the
+			// .norun one back); apply then writes arbo's version before
+			// the first start.
+			continue
 		}
 		if f.Jail != "" && cur.Symlink {
 			conflicts = append(conflicts, fmt.Sprintf("%s is a symlink inside jail %s's root: arbo never writes through one (remove it and find out who made it)", f.Path, f.Jail))
@@ -156,7 +180,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 
 	// Activation.
 	if d.Kind == state.KindHost {
-		mp.Actions = append(mp.Actions, hostActivation(d, s, o, reloads, created, changedJailCfg, foreign)...)
+		mp.Actions = append(mp.Actions, hostActivation(d, s, o, reloads, created, enabled, changedJailCfg, foreign)...)
 		mp.Actions = append(mp.Actions, removals(d, s, o, desiredJails)...)
 	}
 	if d.Kind == state.KindGateway && (reloads[state.Reload{Kind: state.ReloadPfSense}] || pendingConfig(d, s)) {
@@ -175,7 +199,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 	return mp
 }
 
-func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.Reload]bool, created, changedCfg, foreign map[string]bool) []Action {
+func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.Reload]bool, created, enabled, changedCfg, foreign map[string]bool) []Action {
 	var out []Action
 	if needsLo1(d) && !s.Interfaces["lo1"] {
 		out = append(out, Action{Op: OpCloneup, Kind: KindNet, Target: "lo1", Reason: "service netif cloneup: jails on host-local networks need lo1"})
@@ -198,13 +222,20 @@ func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.
 			out = append(out, Action{Op: OpInstall, Kind: KindPackages, Target: j.Name, Jail: j.Name, Reason: "pkg -r " + j.Root + " install -y " + strings.Join(j.Packages, " ")})
 		}
 	}
-	for _, j := range d.Jails {
+	// Jails start in the order ezjail's rc script starts them at boot: its
+	// list goes through rcorder (ezjail.sh:51), and each jail's config
+	// REQUIREs the jails of its start_after (jail.jailConf).
+	for _, j := range StartOrder(d.Jails) {
+		after := ""
+		if len(j.StartAfter) > 0 {
+			after = " (after " + strings.Join(j.StartAfter, ", ") + ": start_after)"
+		}
 		switch {
 		case foreign[j.Name]:
-		case created[j.Name] || !s.Running[j.SafeName] && !s.Running[j.Name]:
-			out = append(out, Action{Op: OpStart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "ezjail-admin start " + j.Name})
+		case created[j.Name] || enabled[j.Name] || !s.Running[j.SafeName] && !s.Running[j.Name]:
+			out = append(out, Action{Op: OpStart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "ezjail-admin onestart " + j.Name + after + ", then jls -j " + j.SafeName + " proves it runs"})
 		case changedCfg[j.Name] || reloads[state.Reload{Kind: state.ReloadJail, Target: j.Name}]:
-			out = append(out, Action{Op: OpRestart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "its ezjail config changed"})
+			out = append(out, Action{Op: OpRestart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "its ezjail config changed" + after})
 		}
 	}
 	for _, r := range sortedReloads(reloads) {
@@ -237,6 +268,38 @@ func removals(d *state.Machine, s *Snapshot, o Options, desired map[string]state
 		} else if !mj.Retired {
 			out[len(out)-1].Reason += "; a data jail: its root is kept (retired) until apply --allow-destroy"
 		}
+	}
+	return out
+}
+
+// StartOrder is jails in the order rcorder(8) gives ezjail's rc script
+// (ezjail.sh:51 `ls | xargs rcorder`): every jail after the jails of its
+// start_after (its config's REQUIRE line), otherwise in topology order.
+// start_after names jails of the same host and has no cycle (the topology's
+// load refuses both); a name not among jails is ignored.
+func StartOrder(jails []state.Jail) []state.Jail {
+	idx := map[string]int{}
+	for i, j := range jails {
+		idx[j.Name] = i
+	}
+	out := make([]state.Jail, 0, len(jails))
+	mark := make([]int, len(jails)) // 0 new, 1 visiting, 2 placed
+	var visit func(i int)
+	visit = func(i int) {
+		if mark[i] != 0 {
+			return // placed, or a cycle (refused at load): keep going
+		}
+		mark[i] = 1
+		for _, dep := range jails[i].StartAfter {
+			if k, ok := idx[dep]; ok {
+				visit(k)
+			}
+		}
+		mark[i] = 2
+		out = append(out, jails[i])
+	}
+	for i := range jails {
+		visit(i)
 	}
 	return out
 }

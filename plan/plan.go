@@ -15,6 +15,7 @@ const (
 	OpUpdate   = "update"
 	OpDelete   = "delete"
 	OpAdopt    = "adopt"    // take ownership of a jail that already matches
+	OpEnable   = "enable"   // make a retired (norun) jail runnable again
 	OpStart    = "start"    // start a jail
 	OpRestart  = "restart"  // restart a jail or a service
 	OpReload   = "reload"   // pf (commit-confirmed), unbound, the gateway
@@ -118,7 +119,7 @@ func (p *Plan) Count() Counts {
 			switch a.Op {
 			case OpCreate:
 				c.Add++
-			case OpUpdate, OpAdopt:
+			case OpUpdate, OpAdopt, OpEnable:
 				c.Change++
 			case OpDelete, OpArchive, OpDestroy:
 				c.Destroy++

@@ -108,6 +108,7 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 	jailRoots := map[string]bool{}
 	for _, j := range d.Jails {
 		paths[path.Join(EzjailCfgDir, j.SafeName)] = true
+		paths[path.Join(EzjailCfgDir, j.SafeName)+NoRunSuffix] = true // a retired jail's
 		jailRoots[j.Root] = true
 	}
 	for _, f := range d.Files {

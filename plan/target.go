@@ -40,4 +40,7 @@ const (
 	BasejailDir  = "/usr/jails/basejail"
 	EzjailAdmin  = "/usr/local/bin/ezjail-admin"
 	EzjailCfgDir = "/usr/local/etc/ezjail"
+	// NoRunSuffix marks a jail's ezjail config as not runnable
+	// (`ezjail-admin config -r norun`, ezjail-admin:1638).
+	NoRunSuffix = ".norun"
 )

@@ -13,6 +13,7 @@ var symbols = map[string]string{
 	plan.OpCreate:   "+",
 	plan.OpUpdate:   "~",
 	plan.OpAdopt:    "~",
+	plan.OpEnable:   "~",
 	plan.OpDelete:   "-",
 	plan.OpArchive:  "-",
 	plan.OpDestroy:  "-",
