@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/policy"
@@ -74,6 +75,8 @@ var Rules = []Rule{
 		Severity: Error, Machines: machines, Check: checkManagement},
 	{ID: "ARBO011", Title: "the gateway is a single point of failure (no CARP peer)",
 		Severity: Info, Machines: gateway, Check: checkGatewaySPOF},
+	{ID: "ARBO013", Title: "no management network and no service source is the whole internet (0.0.0.0/0, ::/0)",
+		Severity: Error, Machines: cluster, Check: checkOpenToAll},
 }
 
 // RuleByID returns the rule with that ID.
@@ -206,6 +209,10 @@ func Run(c *inventory.Cluster, o Options) *Report {
 	return rep
 }
 
+func subjectMatches(accepted, subject string) bool {
+	return accepted == "" || accepted == subject || strings.HasPrefix(subject, accepted+"/")
+}
+
 func machineRank(order map[string]int, m string) int {
 	if r, ok := order[m]; ok {
 		return r
@@ -214,10 +221,11 @@ func machineRank(order map[string]int, m string) int {
 }
 
 // accept marks f accepted by the first matching `accept` entry: same ID,
-// and the same machine or none given.
+// the same machine or none given, and the same subject or none given (a
+// tier's subject also covers its services, tier/service).
 func accept(c *inventory.Cluster, f *Finding) {
 	for _, a := range c.Accept {
-		if a.ID == f.ID && (a.Machine == "" || a.Machine == f.Machine) {
+		if a.ID == f.ID && (a.Machine == "" || a.Machine == f.Machine) && subjectMatches(a.Subject, f.Subject) {
 			f.Accepted, f.AcceptReason = true, a.Reason
 			return
 		}

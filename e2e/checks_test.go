@@ -29,8 +29,9 @@ func TestChecks(t *testing.T) {
 
 	accepted := open + `
 accept:
-  - { id: ARBO005, reason: "e2e: the data tier is open on purpose" }
+  - { id: ARBO005, subject: data/mnesia, reason: "e2e: the data tier is open on purpose" }
   - { id: ARBO007, reason: "e2e: the data tier is open on purpose" }
+  - { id: ARBO013, subject: data/mnesia, reason: "e2e: the data tier is open on purpose" }
 `
 	e.writeTopology(accepted)
 	e.applyOK()

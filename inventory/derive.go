@@ -208,22 +208,28 @@ func (c *Cluster) MachineNetworks(machine string) map[string]netip.Addr {
 // when both are on it, else on the first shared attached network in
 // declaration order.
 func (c *Cluster) RouteVia(from string, to *Host) (netip.Addr, bool) {
+	return c.routeVia(from, to, func(netip.Addr) bool { return true })
+}
+
+// RouteViaFor is RouteVia for one jail address: the next hop must be of
+// its family (a route joins addresses of one family), so the interconnect
+// and the shared networks are taken among those of that family.
+func (c *Cluster) RouteViaFor(from string, to *Host, dest netip.Addr) (netip.Addr, bool) {
+	return c.routeVia(from, to, func(a netip.Addr) bool { return a.Is4() == dest.Is4() })
+}
+
+func (c *Cluster) routeVia(from string, to *Host, ok func(netip.Addr) bool) (netip.Addr, bool) {
 	mine := c.MachineNetworks(from)
 	theirs := c.MachineNetworks(to.Name)
-	for _, n := range c.Networks {
-		if !n.Interconnect {
-			continue
-		}
-		if _, ok := mine[n.Name]; ok {
-			if a, ok := theirs[n.Name]; ok {
-				return a, true
+	for _, inter := range []bool{true, false} {
+		for _, n := range c.Networks {
+			if inter && !n.Interconnect {
+				continue
 			}
-		}
-	}
-	for _, n := range c.Networks {
-		if _, ok := mine[n.Name]; ok {
-			if a, ok := theirs[n.Name]; ok {
-				return a, true
+			if _, shared := mine[n.Name]; shared {
+				if a, there := theirs[n.Name]; there && ok(a) {
+					return a, true
+				}
 			}
 		}
 	}
@@ -248,15 +254,30 @@ func (c *Cluster) Routes(machine string) []Route {
 		if h.Name == machine {
 			continue
 		}
-		via, ok := c.RouteVia(machine, h)
-		if !ok {
+		if _, ok := c.RouteVia(machine, h); !ok {
 			continue
 		}
+		// One next hop per family, asked for once per host.
+		type hop struct {
+			via netip.Addr
+			ok  bool
+		}
+		hops := map[bool]*hop{}
 		for _, j := range h.Jails {
 			for _, a := range j.IPs {
 				if c.JailInterface(h, a) != "lo1" {
 					continue
 				}
+				hp := hops[a.Is4()]
+				if hp == nil {
+					hp = &hop{}
+					hp.via, hp.ok = c.RouteViaFor(machine, h, a)
+					hops[a.Is4()] = hp
+				}
+				if !hp.ok {
+					continue
+				}
+				via := hp.via
 				out = append(out, Route{Dest: netip.PrefixFrom(a, a.BitLen()), Via: via, Host: h.Name, Jail: j.Name})
 			}
 		}

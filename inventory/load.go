@@ -1012,12 +1012,14 @@ func (l *loader) rcConf(path string, n *yaml.Node) []KV {
 
 func (l *loader) accept(path string, n *yaml.Node) Accept {
 	a := Accept{Pos: npos(n)}
-	seen := l.mapping(path, n, []string{"id", "machine", "reason"}, func(key, p string, k, v *yaml.Node) {
+	seen := l.mapping(path, n, []string{"id", "machine", "subject", "reason"}, func(key, p string, k, v *yaml.Node) {
 		switch key {
 		case "id":
 			a.ID = l.str(p, v)
 		case "machine":
 			a.Machine = l.str(p, v)
+		case "subject":
+			a.Subject = strings.TrimSpace(l.str(p, v))
 		case "reason":
 			a.Reason = strings.TrimSpace(l.str(p, v))
 		}

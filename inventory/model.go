@@ -331,6 +331,10 @@ type KV struct {
 type Accept struct {
 	ID      string
 	Machine string // a machine name, "cluster", or "" for every machine
+	// Subject narrows the entry to findings about one tier, jail, service
+	// (tier/service) or flow ("src -> tier"), as the finding names it; ""
+	// matches every subject. ARBO005 and ARBO006 need one.
+	Subject string
 	Reason  string
 	Pos     Pos
 }

@@ -35,7 +35,7 @@ var (
 	gwIfName     = pat(`^(wan|lan|opt[1-9][0-9]{0,2})$`, "pfSense's key: wan, lan or optN")
 	dnsLabel     = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
 	sshHost      = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$`)
-	acceptableID = regexp.MustCompile(`^ARBO0(0[3-9]|1[01])$`)
+	acceptableID = regexp.MustCompile(`^ARBO0(0[3-9]|1[0-5])$`)
 )
 
 var ezjailReserved = map[string]bool{"basejail": true, "newjail": true, "fulljail": true,
@@ -109,6 +109,8 @@ func (l *loader) validate(c *Cluster) {
 	v.accept()
 	v.management()
 	v.routes()
+	v.routeFamilies()
+	v.fqdns()
 }
 
 func (v *validator) claim(name, what, path string, p Pos) {
@@ -390,6 +392,8 @@ func (v *validator) gateway() {
 			}
 			if !v.gwPrefix[i] {
 				v.at(p+".address", gi.Pos, "an uplink's address is written address/prefix, e.g. 203.0.113.10/24")
+			} else if gi.Prefix.Bits() == 0 {
+				v.at(p+".address", gi.Pos, "an uplink's subnet cannot be /0 (every address of the internet would be on the link, and the gateway's rules would treat it as local): write the uplink's own prefix, e.g. 203.0.113.10/24")
 			} else if gi.Address.IsValid() && gi.Prefix.Contains(gi.Address) {
 				v.inside(p+".address", gi.Pos, gi.Address, gi.Prefix, "its uplink")
 				if !gi.Prefix.Contains(gi.Gateway) {
@@ -431,6 +435,46 @@ func (v *validator) gateway() {
 		if f.Port.Min > 0 && f.ToPort.Min > 0 && f.Port.Max-f.Port.Min != f.ToPort.Max-f.ToPort.Min && !f.ToPort.Single() {
 			v.at(p+".to_port", f.Pos, "to_port %s and port %s differ in length", f.ToPort, f.Port)
 		}
+		v.forwardTarget(p, f)
+	}
+}
+
+// forwardTarget refuses a forward whose to_port is no port of a service of
+// its tier: the host firewall passes only services, so the public traffic
+// would be dropped without a word.
+func (v *validator) forwardTarget(p string, f Forward) {
+	t := v.c.Tier(f.To)
+	if t == nil || f.ToPort.Min < 1 || f.ToPort.Max > 65535 || (f.Proto != "tcp" && f.Proto != "udp") {
+		return
+	}
+	path := p + ".to_port"
+	if _, ok := v.pos[path]; !ok {
+		path = p + ".port" // to_port defaults to port
+	}
+	var offered []string
+	for _, s := range t.Services {
+		if !s.Erlang && s.Ports.Min > 0 {
+			offered = append(offered, fmt.Sprintf("%s %s %s", s.Name, s.Proto, s.Ports))
+		}
+	}
+	for port := f.ToPort.Min; port <= f.ToPort.Max; port++ {
+		served := false
+		for _, s := range t.Services {
+			if !s.Erlang && s.Proto == f.Proto && s.Ports.Contains(port) {
+				served = true
+				break
+			}
+		}
+		if served {
+			continue
+		}
+		has := "it has no service with a port"
+		if len(offered) > 0 {
+			has = "its services: " + strings.Join(offered, ", ")
+		}
+		v.at(path, f.Pos, "forward to tier %s: %s %d is no port of a service of tier %s (%s); its jails' firewall would drop this public traffic: add a service with from: [gateway], or forward to_port to one of its ports",
+			f.To, f.Proto, port, f.To, has)
+		return
 	}
 }
 
@@ -797,6 +841,8 @@ func (v *validator) flavours() {
 				v.at(fp, f.Pos, "file path %q is not allowed: a clean absolute path, no .. and no trailing /", file.Path)
 			case strings.ContainsAny(file.Path, "\x00\n\r\t\"'\\$`*?[]{};|&<> "):
 				v.at(fp, f.Pos, "file path %q is not allowed: no spaces, quotes or shell metacharacters", file.Path)
+			default:
+				v.flavourPath(fp, f, file)
 			}
 		}
 	}
@@ -810,7 +856,15 @@ func (v *validator) accept() {
 		case a.ID == "ARBO001" || a.ID == "ARBO002":
 			v.at(p+".id", a.Pos, "%s cannot be accepted: it is a load error", a.ID)
 		case !acceptableID.MatchString(a.ID):
-			v.at(p+".id", a.Pos, "id %q: expected a check ID from ARBO003 to ARBO011", a.ID)
+			v.at(p+".id", a.Pos, "id %q: expected a check ID from ARBO003 to ARBO015", a.ID)
+		case a.Subject == "" && subjectRequired[a.ID] && !v.reported(p+".subject"):
+			v.at(p, a.Pos, "accepting %s needs a subject: the tier, jail or tier/service it is about (as the finding names it); a data exposure is never waived for a whole cluster", a.ID)
+		}
+		if a.Subject != "" {
+			v.plain(p+".subject", a.Pos, "subject", a.Subject)
+			if !v.knownSubject(a.Subject) {
+				v.at(p+".subject", a.Pos, "subject %q names nothing in this topology: expected a tier, jail, machine or network name, tier/service, a flow \"SOURCE -> TIER\", a CIDR or management", a.Subject)
+			}
 		}
 		if a.Machine != "" && a.Machine != MachineCluster && v.c.Host(a.Machine) == nil && !v.c.IsGateway(a.Machine) {
 			v.at(p+".machine", a.Pos, "ARBO001: %q is not a machine (the gateway, a host, or cluster)", a.Machine)
@@ -819,6 +873,42 @@ func (v *validator) accept() {
 			v.at(p+".reason", a.Pos, "reason is empty; say why the finding is accepted")
 		}
 	}
+}
+
+// subjectRequired lists the rules whose findings can only be accepted one
+// subject at a time (TOPOLOGY.md: a data tier reachable from outside, or
+// reaching outside, is too grave to waive for a whole cluster).
+var subjectRequired = map[string]bool{"ARBO005": true, "ARBO006": true}
+
+// knownSubject reports whether s can be the subject of a finding of this
+// topology (check names them so): a name (tier, jail, machine, network), a
+// tier/service, a flow "SOURCE -> TIER" (SOURCE a tier, gateway or
+// outside), a CIDR, "management", or a skipped interface.
+func (v *validator) knownSubject(s string) bool {
+	c := v.c
+	name := func(n string) bool {
+		return c.Tier(n) != nil || c.Jail(n) != nil || c.Host(n) != nil || c.IsGateway(n) || c.Network(n) != nil
+	}
+	if name(s) || s == "management" || strings.HasPrefix(s, "set skip on ") {
+		return true
+	}
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return true
+	}
+	if tn, svc, ok := strings.Cut(s, "/"); ok {
+		if t := c.Tier(tn); t != nil {
+			for _, sv := range t.Services {
+				if sv.Name == svc {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if src, dst, ok := strings.Cut(s, " -> "); ok {
+		return c.Tier(dst) != nil && (c.Tier(src) != nil || src == "gateway" || src == "outside")
+	}
+	return false
 }
 
 func (v *validator) management() {

@@ -110,7 +110,7 @@ func network(c *inventory.Cluster, h *inventory.Host, holder map[netip.Addr]*inv
 		if other == nil || other == h || c.JailInterface(other, a) != "lo1" {
 			return "", false
 		}
-		via, ok := c.RouteVia(h.Name, other)
+		via, ok := c.RouteViaFor(h.Name, other, a)
 		if !ok {
 			return "", false
 		}
