@@ -138,6 +138,9 @@ func Plan(ctx context.Context, file string, o Options) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := render.UseCookieFile(c, o.Plan.CookieFile); err != nil {
+		return nil, err
+	}
 	o.Revision = revisionTime(o) // decided once, recorded in the plan
 	rf, err := renderer(c, o)
 	if err != nil {
@@ -173,7 +176,13 @@ func FromSavedPlan(ctx context.Context, saved *plan.Plan, o Options) (*Prepared,
 	if plan.Digest(b) != saved.TopologySHA {
 		return nil, fmt.Errorf("the plan is stale: %s changed since the plan was made; make a new plan", saved.Topology)
 	}
+	// --cookie-file at apply time wins over the plan's (a CI credential
+	// is a new temporary file in every stage).
+	cookie := o.Plan.CookieFile
 	o.Plan = saved.Options
+	if cookie != "" {
+		o.Plan.CookieFile = cookie
+	}
 	if saved.Revision != 0 {
 		o.Revision = time.Unix(saved.Revision, 0)
 	}
@@ -242,6 +251,7 @@ type RenderOptions struct {
 	Dir          string
 	PfSenseBase  string // a config.xml to merge into; "" = pfSense's factory default
 	TemplatesDir string
+	CookieFile   string // --cookie-file: the Erlang cookie from here, not the topology's cookie_file
 	Getenv       func(string) string
 	Now          func() time.Time
 }
@@ -255,6 +265,9 @@ func Render(file string, o RenderOptions) ([]state.Machine, []string, error) {
 	}
 	ts, err := templates.Load(o.TemplatesDir)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := render.UseCookieFile(c, o.CookieFile); err != nil {
 		return nil, nil, err
 	}
 	cookie, err := render.ReadCookie(c)

@@ -63,6 +63,11 @@ func Home(user string) string {
 	return "/home/" + user
 }
 
+// MaxCookie is the longest cookie arbo deploys: Erlang keeps the cookie as
+// an atom (erlang:set_cookie/1 takes an atom; -setcookie makes one), and an
+// atom has at most 255 characters.
+const MaxCookie = 255
+
 // CheckCookie trims one trailing newline from the cookie file's content and
 // checks what remains: not empty, printable ASCII without whitespace,
 // quotes or backslashes (Erlang and Elixir's start scripts pass it on
@@ -78,6 +83,9 @@ func CheckCookie(raw []byte) ([]byte, error) {
 	}
 	if len(b) == 0 {
 		return nil, errors.New("the Erlang cookie is empty")
+	}
+	if len(b) > MaxCookie {
+		return nil, fmt.Errorf("the Erlang cookie is %d characters long: at most %d (the cookie is an atom, and atoms are at most 255 characters); is this the right file?", len(b), MaxCookie)
 	}
 	for i, ch := range b {
 		switch {
@@ -166,10 +174,10 @@ func Render(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie [
 			return nil, fmt.Errorf("host %s: jail %s: env: %w", h.Name, j.Name, err)
 		}
 		files = append(files, state.File{Path: env.Path, Mode: 0o400, Owner: user, Group: "wheel",
-			Content: b, Sensitive: true, Jail: j.Name, Reload: reload, Source: "erlang-env.tmpl"})
+			Content: b, Sensitive: true, Jail: j.Name, Reload: reload, Source: "erlang-env.tmpl", From: e.CookieFile})
 
 		files = append(files, state.File{Path: root + Home(user) + "/" + CookieName, Mode: 0o400, Owner: user, Group: "wheel",
-			Content: append([]byte(nil), ck...), Sensitive: true, Jail: j.Name, Reload: reload, Source: "erlang.cookie_file"})
+			Content: append([]byte(nil), ck...), Sensitive: true, Jail: j.Name, Reload: reload, Source: "erlang.cookie_file", From: e.CookieFile})
 	}
 	return files, nil
 }

@@ -802,6 +802,7 @@ func (l *loader) erlang(path string, n *yaml.Node) *Erlang {
 			e.DistPorts = l.ports(p, v)
 		case "cookie_file":
 			e.CookieFile = l.str(p, v)
+			e.CookiePos = npos(v)
 		case "discovery":
 			e.Discovery = l.str(p, v)
 		case "hidden":

@@ -226,13 +226,17 @@ type Erlang struct {
 	NodeHost   string // NodeHostAddress | NodeHostFQDN
 	User       string // default "root"
 	DistPorts  PortRange
-	CookieFile string // as written
-	CookiePath string // resolved against Cluster.Dir
-	Discovery  string
-	Hidden     []string
-	Consensus  int
-	Service    string
-	Pos        Pos
+	CookieFile string // as written (or as given with --cookie-file)
+	CookiePath string // resolved against Cluster.Dir, or --cookie-file
+	// CookieFromFlag: CookiePath came from the command line (--cookie-file),
+	// not from the topology, and may lie outside its directory.
+	CookieFromFlag bool
+	CookiePos      Pos // where cookie_file is written
+	Discovery      string
+	Hidden         []string
+	Consensus      int
+	Service        string
+	Pos            Pos
 }
 
 // DNS holds extra records and the resolver jail.

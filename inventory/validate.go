@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -699,6 +700,9 @@ func (v *validator) erlang() {
 	}
 	if e.CookieFile != "" {
 		v.plain("erlang.cookie_file", e.Pos, "cookie_file", e.CookieFile)
+		if !CookieInside(e.CookieFile) {
+			v.at("erlang.cookie_file", e.Pos, "cookie_file %q is outside the topology's directory: keep the cookie beside the topology (e.g. secrets/erlang.cookie, mode 600, not in git), or give a cookie kept elsewhere (a CI credential) on the command line with --cookie-file", e.CookieFile)
+		}
 	}
 	for i, t := range e.Hidden {
 		p := idx("erlang.hidden", i)
@@ -1077,4 +1081,17 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(a)][len(b)]
+}
+
+// CookieInside says whether a cookie_file as written stays under the
+// topology's directory: relative, and not climbing out with "..". Any file
+// the user running arbo can read would otherwise be deployed into every
+// Erlang jail (issue 11, item 5); a cookie kept elsewhere comes from the
+// command line (--cookie-file), where the person running arbo chose it.
+func CookieInside(p string) bool {
+	if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\`) {
+		return false
+	}
+	c := filepath.Clean(p)
+	return c != "." && c != ".." && !strings.HasPrefix(c, "../")
 }

@@ -118,7 +118,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 			continue
 		}
 		want := digestOf(f.Content) // compared here; kept in the plan only for non-sensitive files
-		a := Action{Kind: KindFile, Target: f.Path, Jail: f.Jail, Sensitive: f.Sensitive, After: pf.SHA256}
+		a := Action{Kind: KindFile, Target: f.Path, Jail: f.Jail, Sensitive: f.Sensitive, After: pf.SHA256, From: f.From}
 		switch {
 		case !cur.Exists:
 			a.Op = OpCreate

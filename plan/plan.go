@@ -49,6 +49,7 @@ type Action struct {
 	Reason    string   `json:"reason,omitempty"`
 	Diff      string   `json:"diff,omitempty"` // unified diff; never for sensitive files
 	Sensitive bool     `json:"sensitive,omitempty"`
+	From      string   `json:"from,omitempty"`      // the local file a secret comes from (never its content)
 	TakeOver  bool     `json:"take_over,omitempty"` // an existing file arbo does not own yet: kept as <path>.arbo-orig
 	Before    string   `json:"before_sha256,omitempty"`
 	After     string   `json:"after_sha256,omitempty"`
@@ -90,6 +91,9 @@ type Options struct {
 	Bootstrap    bool     `json:"bootstrap"`
 	Hosts        []string `json:"hosts,omitempty"`
 	Offline      bool     `json:"offline,omitempty"`
+	// CookieFile is --cookie-file: the Erlang cookie comes from this file
+	// instead of the topology's cookie_file. A path, never the content.
+	CookieFile string `json:"cookie_file,omitempty"`
 }
 
 // Plan is the whole plan: what `arbo plan --out` saves and `arbo apply FILE`

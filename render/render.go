@@ -9,6 +9,7 @@ package render
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -175,37 +176,115 @@ func CookieCommand(path string) string {
 	return fmt.Sprintf("openssl rand -hex 32 > %s && chmod 600 %s", path, path)
 }
 
+// MaxCookieFile bounds what ReadCookie reads: a cookie is one line.
+const MaxCookieFile = 4096
+
 // ReadCookie reads erlang.cookie_file. A missing file is an error that
 // names it and gives the command that creates one. A file that its group
 // or others can read is refused, as ssh refuses such a private key: the
-// cookie is the whole of Erlang distribution's authentication. A cluster
+// cookie is the whole of Erlang distribution's authentication. The file
+// must lie under the topology's directory, also after following symlinks,
+// unless it came from the command line (--cookie-file): otherwise any
+// one-line secret the user can read (a git credential) could be deployed
+// into every Erlang jail. Its content must look like a cookie
+// (erlang.CheckCookie): one line of printable ASCII, at most
+// erlang.MaxCookie characters. Errors never show the content. A cluster
 // without `erlang` needs no cookie: nil, nil.
 func ReadCookie(c *inventory.Cluster) ([]byte, error) {
 	e := c.Erlang
 	if e == nil {
 		return nil, nil
 	}
+	// where: the topology position of cookie_file, or the flag.
+	where := fmt.Sprintf("%s:%d:%d: erlang.cookie_file", c.File, e.CookiePos.Line, e.CookiePos.Col)
+	if e.CookieFromFlag {
+		where = "--cookie-file"
+	}
 	st, err := os.Stat(e.CookiePath)
 	if errors.Is(err, fs.ErrNotExist) {
-		where := ""
-		if c.Dir != "" && c.Dir != "." {
-			where = fmt.Sprintf(" (in %s)", c.Dir)
+		dir := ""
+		if c.Dir != "" && c.Dir != "." && !e.CookieFromFlag {
+			dir = fmt.Sprintf(" (in %s)", c.Dir)
 		}
-		return nil, fmt.Errorf("erlang.cookie_file %s does not exist; create one%s: %s", e.CookiePath, where, CookieCommand(e.CookieFile))
+		return nil, fmt.Errorf("%s %s does not exist; create one%s: %s", where, e.CookiePath, dir, CookieCommand(e.CookieFile))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("erlang.cookie_file: %w", err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("erlang.cookie_file %s is not a regular file", e.CookiePath)
+		return nil, fmt.Errorf("%s %s is not a regular file", where, e.CookiePath)
+	}
+	if !e.CookieFromFlag {
+		if err := cookieUnder(c.Dir, e.CookiePath); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", where, e.CookieFile, err)
+		}
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("erlang.cookie_file %s is readable by others (mode %04o); the cookie is the cluster's only authentication: chmod 600 %s",
-			e.CookiePath, st.Mode().Perm(), e.CookiePath)
+		return nil, fmt.Errorf("%s %s is readable by others (mode %04o); the cookie is the cluster's only authentication: chmod 600 %s",
+			where, e.CookiePath, st.Mode().Perm(), e.CookiePath)
 	}
-	b, err := os.ReadFile(e.CookiePath)
+	if st.Size() > MaxCookieFile {
+		return nil, fmt.Errorf("%s %s is %d bytes: an Erlang cookie is one line of at most %d characters; is this the right file?", where, e.CookiePath, st.Size(), erlang.MaxCookie)
+	}
+	f, err := os.Open(e.CookiePath)
 	if err != nil {
-		return nil, fmt.Errorf("erlang.cookie_file: %w", err)
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxCookieFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if len(b) > MaxCookieFile {
+		return nil, fmt.Errorf("%s %s grew past %d bytes while read", where, e.CookiePath, MaxCookieFile)
+	}
+	if _, err := erlang.CheckCookie(b); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", where, e.CookiePath, err)
 	}
 	return b, nil
+}
+
+// cookieUnder refuses a cookie file that, once symlinks are followed, is
+// not under the topology's directory dir.
+func cookieUnder(dir, p string) error {
+	if dir == "" {
+		dir = "."
+	}
+	rd, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	if rd, err = filepath.Abs(rd); err != nil {
+		return err
+	}
+	rp, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return err
+	}
+	if rp, err = filepath.Abs(rp); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(rd, rp)
+	if err != nil || !inventory.CookieInside(rel) {
+		return fmt.Errorf("leads to %s, outside the topology's directory %s (through a symlink): keep the cookie beside the topology, or give a cookie kept elsewhere with --cookie-file", rp, rd)
+	}
+	return nil
+}
+
+// UseCookieFile makes the cookie come from path (--cookie-file) instead of
+// the topology's cookie_file.
+func UseCookieFile(c *inventory.Cluster, path string) error {
+	if path == "" {
+		return nil
+	}
+	if c.Erlang == nil {
+		return fmt.Errorf("--cookie-file %s: the topology has no erlang section, so no cookie is deployed", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("--cookie-file: %w", err)
+	}
+	// CookieFile becomes the path as given: plans name it.
+	c.Erlang.CookieFile, c.Erlang.CookiePath, c.Erlang.CookieFromFlag = path, abs, true
+	return nil
 }

@@ -303,3 +303,89 @@ func TestWriteDirRemovesStale(t *testing.T) {
 		t.Errorf("temporary files left: %v", matches)
 	}
 }
+
+// TestCookiePolicy: the cookie comes from under the topology's directory,
+// also after symlinks, unless --cookie-file names it; it must look like a
+// cookie; errors name the topology position and never the content
+// (issue 11, item 5).
+func TestCookiePolicy(t *testing.T) {
+	outside := t.TempDir()
+	secret := "https://ci:ghp_SECRETTOKEN@example.com" // a git credential: one printable line
+	if err := os.WriteFile(filepath.Join(outside, ".git-credentials"), []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a", 256)
+	tests := []struct {
+		name    string
+		setup   func(dir string) // makes dir/cookie
+		flag    string           // --cookie-file ("" = none)
+		wantErr string           // "" = read fine
+	}{
+		{name: "plain", setup: func(dir string) { write(t, filepath.Join(dir, "cookie"), testCookie+"\n") }},
+		{name: "symlink out of the directory", wantErr: "outside the topology's directory",
+			setup: func(dir string) { symlink(t, filepath.Join(outside, ".git-credentials"), filepath.Join(dir, "cookie")) }},
+		{name: "symlink inside the directory", setup: func(dir string) {
+			write(t, filepath.Join(dir, "real"), testCookie)
+			symlink(t, "real", filepath.Join(dir, "cookie"))
+		}},
+		{name: "two lines", wantErr: "control or non-ASCII byte at offset",
+			setup: func(dir string) { write(t, filepath.Join(dir, "cookie"), "abc\ndef\n") }},
+		{name: "too long", wantErr: "256 characters long: at most 255",
+			setup: func(dir string) { write(t, filepath.Join(dir, "cookie"), long) }},
+		{name: "too big", wantErr: "bytes: an Erlang cookie is one line",
+			setup: func(dir string) { write(t, filepath.Join(dir, "cookie"), strings.Repeat("a", MaxCookieFile+1)) }},
+		{name: "a credential with a space is no cookie", wantErr: "whitespace",
+			setup: func(dir string) { write(t, filepath.Join(dir, "cookie"), "user "+secret) }},
+		{name: "flag outside the directory", flag: filepath.Join(outside, "ci.cookie"),
+			setup: func(string) { write(t, filepath.Join(outside, "ci.cookie"), testCookie) }},
+		{name: "flag, but no cookie", flag: filepath.Join(outside, "nothing"), wantErr: "--cookie-file " + filepath.Join(outside, "nothing") + " does not exist",
+			setup: func(string) {}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tt.setup(dir)
+			c := &inventory.Cluster{File: filepath.Join(dir, "topology.yaml"), Dir: dir, Erlang: &inventory.Erlang{
+				CookieFile: "cookie", CookiePath: filepath.Join(dir, "cookie"), CookiePos: inventory.Pos{Line: 7, Col: 16}}}
+			if err := UseCookieFile(c, tt.flag); err != nil {
+				t.Fatal(err)
+			}
+			b, err := ReadCookie(c)
+			if tt.wantErr == "" {
+				if err != nil || len(b) == 0 {
+					t.Fatalf("ReadCookie = %q, %v", b, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("read %q; want an error with %q", b, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q lacks %q", err, tt.wantErr)
+			}
+			if tt.flag == "" && !strings.Contains(err.Error(), "topology.yaml:7:16: erlang.cookie_file") {
+				t.Errorf("error %q does not give the topology position", err)
+			}
+			if strings.Contains(err.Error(), "SECRETTOKEN") || strings.Contains(err.Error(), long) {
+				t.Errorf("error shows the file's content: %q", err)
+			}
+		})
+	}
+	if err := UseCookieFile(&inventory.Cluster{}, "/x"); err == nil {
+		t.Error("--cookie-file without an erlang section must be refused")
+	}
+}
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, target, p string) {
+	t.Helper()
+	if err := os.Symlink(target, p); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -32,6 +32,10 @@ type File struct {
 	Reload []Reload
 	// Source names the template or renderer that produced it, for people.
 	Source string
+	// From names the local file a sensitive file's secret comes from (the
+	// Erlang cookie file), so that a plan says which file it deploys
+	// without showing what it holds.
+	From string
 }
 
 // Kinds of reload action, in the order apply runs them.

@@ -57,6 +57,9 @@ func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
 			}
 			if a.Sensitive {
 				line += " (sensitive)"
+				if a.From != "" {
+					line += " from " + ui.Escape(a.From)
+				}
 			}
 			if a.TakeOver {
 				line += " (taken over: the current file is kept as " + a.Target + ".arbo-orig)"

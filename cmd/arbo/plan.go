@@ -33,6 +33,7 @@ type runOptions struct {
 	trustNew     bool
 	confirm      time.Duration
 	lockTimeout  time.Duration
+	cookieFile   string
 }
 
 func (o *runOptions) addFlags(f *pflag.FlagSet) {
@@ -48,12 +49,13 @@ func (o *runOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts file (default as OpenSSH)")
 	f.StringVar(&o.sshUser, "ssh-user", "", "log in as this user on every machine (beats the topology and ssh_config)")
 	f.IntVar(&o.sshPort, "ssh-port", 0, "connect to this SSH port on every machine (beats the topology and ssh_config)")
+	f.StringVar(&o.cookieFile, "cookie-file", "", "read the Erlang cookie from this file instead of the topology's erlang.cookie_file (e.g. a CI credential kept outside the repository)")
 	f.BoolVar(&o.trustNew, "trust-new-hosts", false, "record host keys of machines not yet in known_hosts (never replaces a changed key)")
 }
 
 func (o *runOptions) deploy(g *globalOptions) deploy.Options {
 	d := deploy.Options{
-		Plan:           plan.Options{AllowDestroy: o.allowDestroy, Bootstrap: o.bootstrap, Hosts: o.hosts},
+		Plan:           plan.Options{AllowDestroy: o.allowDestroy, Bootstrap: o.bootstrap, Hosts: o.hosts, CookieFile: o.cookieFile},
 		TemplatesDir:   o.templates,
 		Parallel:       o.parallel,
 		Strict:         o.strict,

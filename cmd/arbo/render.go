@@ -45,6 +45,7 @@ The Erlang cookie file must exist (the rendered files hold it).`,
 	}
 	cmd.Flags().StringVarP(&o.Dir, "output", "o", "", "directory to write into")
 	cmd.Flags().StringVar(&o.PfSenseBase, "pfsense-base", "", "the gateway's current config.xml to merge into (default: pfSense's factory config)")
+	cmd.Flags().StringVar(&o.CookieFile, "cookie-file", "", "read the Erlang cookie from this file instead of the topology's erlang.cookie_file")
 	cmd.Flags().StringVar(&o.TemplatesDir, "templates", "", "directory whose *.tmpl files replace the embedded templates of the same name")
 	return cmd
 }
