@@ -77,6 +77,8 @@ var Rules = []Rule{
 		Severity: Info, Machines: gateway, Check: checkGatewaySPOF},
 	{ID: "ARBO013", Title: "no management network and no service source is the whole internet (0.0.0.0/0, ::/0)",
 		Severity: Error, Machines: cluster, Check: checkOpenToAll},
+	{ID: "ARBO015", Title: "live: every machine can be read, pf filters on it, and it runs the rules arbo loaded",
+		Severity: Error, Machines: liveMachines, Check: checkLive},
 }
 
 // RuleByID returns the rule with that ID.
@@ -128,6 +130,24 @@ type Options struct {
 	// Rulesets gives a machine's firewall as it is (rendered or live); a
 	// machine absent here is judged on the topology's own policy.
 	Rulesets map[string]Ruleset
+	// Live, set by check --live, is what was read from each machine; the
+	// live-only rule ARBO015 judges it (and runs only then).
+	Live map[string]Live
+}
+
+// Live is what check --live read from one machine.
+type Live struct {
+	// Err: the machine could not be read (unreachable, pfctl's answer not
+	// understood). Its state is unknown, which is never "no drift".
+	Err string
+	// PFOff: why pf does not filter ("disabled", pf.ko not loaded); "" when
+	// it is enabled.
+	PFOff string
+	// Drift: how the loaded rules differ from the ones arbo loaded; "".
+	Drift string
+	// MissingTrackers (gateway): arbo's filter-rule trackers that are not
+	// in the loaded rules (pfctl -sr, ridentifier).
+	MissingTrackers []string
 }
 
 // Case is one rule × one machine it applies to: a JUnit testcase.

@@ -628,3 +628,56 @@ func firstPos(ps ...inventory.Pos) inventory.Pos {
 	}
 	return inventory.Pos{}
 }
+
+// liveMachines: ARBO015 applies to the machines check --live read, and to
+// none in a plain check.
+func liveMachines(x *env) []string {
+	var out []string
+	for _, m := range x.c.Machines() {
+		if _, ok := x.o.Live[m]; ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// checkLive (ARBO015, check --live): each machine could be read, pf
+// filters on it, its loaded rules are the ones arbo loaded (the digest of
+// pfctl's listing recorded in the manifest by apply), and on the gateway
+// every arbo filter rule's tracker is in the loaded rules.
+func checkLive(x *env) []Finding {
+	var out []Finding
+	for _, m := range liveMachines(x) {
+		l := x.o.Live[m]
+		pos := x.machinePos(m)
+		if l.Err != "" {
+			out = append(out, Finding{Machine: m, Subject: m, Pos: pos,
+				Message: "cannot read the machine's live state (" + l.Err + "): it is unknown, not judged safe"})
+			continue
+		}
+		if l.PFOff != "" {
+			out = append(out, Finding{Machine: m, Subject: "pf", Pos: pos,
+				Message: "pf does not filter (" + l.PFOff + "): every flow passes; arbo apply loads and enables it"})
+		}
+		if l.Drift != "" {
+			out = append(out, Finding{Machine: m, Subject: "loaded rules", Pos: pos,
+				Message: l.Drift + "; arbo apply loads /etc/pf.conf again"})
+		}
+		if len(l.MissingTrackers) > 0 {
+			out = append(out, Finding{Machine: m, Subject: "trackers", Pos: pos,
+				Message: fmt.Sprintf("pfSense has not loaded arbo's rules: tracker(s) %s not in pfctl -sr (ridentifier); arbo apply reloads the filter", strings.Join(l.MissingTrackers, ", "))})
+		}
+	}
+	return out
+}
+
+// machinePos is where the topology declares machine m.
+func (x *env) machinePos(m string) inventory.Pos {
+	if x.c.IsGateway(m) {
+		return x.c.Gateway.Pos
+	}
+	if h := x.c.Host(m); h != nil {
+		return h.Pos
+	}
+	return inventory.Pos{}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/arbo-project/arbo/check"
+	"github.com/arbo-project/arbo/check/live"
 	"github.com/arbo-project/arbo/dns"
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/pfsense"
@@ -303,4 +304,10 @@ func Render(file string, o RenderOptions) ([]state.Machine, []string, error) {
 		}
 	}
 	return machines, warnings, nil
+}
+
+// CheckLive checks the topology against what its machines run (arbo check
+// --live), read-only, over the SSH settings of o.
+func CheckLive(ctx context.Context, c *inventory.Cluster, strict bool, o Options) (*check.Report, error) {
+	return live.Run(ctx, c, live.Options{Check: check.Options{Strict: strict}, Dial: Dialer(c, o.SSH), Parallel: parallel(o, c), Hosts: o.Plan.Hosts})
 }

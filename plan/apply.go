@@ -754,6 +754,12 @@ func (a *applier) pfCommitConfirmed() error {
 	}
 	a.man.Activated.PF = digestOf(pf.Content)
 	a.owned[PFPath] = ManifestFile{Path: PFPath, SHA256: a.man.Activated.PF}
+	// What pf lists now is what arbo loaded: plan compares with it.
+	live, err := ReadPF(a.ctx, a.t, a.name, false)
+	if err != nil {
+		return err
+	}
+	a.man.Activated.PFListing = live.Digest
 	return nil
 }
 

@@ -22,6 +22,7 @@ func fakeHost(m *memTarget) {
 	running := map[string]bool{}
 	ifaces := "lo0 em0"
 	routes := ""
+	m.pfOn = true // as its pfctl -s info below says
 	m.run = func(argv []string, stdin string) remote.Result {
 		switch {
 		case argv[0] == "/bin/sh" && argv[2] == routesScript:

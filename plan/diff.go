@@ -216,6 +216,12 @@ func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.
 	if pfFile != nil && (reloads[state.Reload{Kind: state.ReloadPF}] || s.Files[PFPath].Digest != digestOf(pfFile.Content) ||
 		s.Manifest == nil || s.Manifest.Activated.PF != digestOf(pfFile.Content)) {
 		out = append(out, Action{Op: OpReload, Kind: KindPF, Target: PFPath, Reason: "pfctl -nf, then commit-confirmed pfctl -f from " + PFStaged})
+	} else if pfFile != nil {
+		// Live drift: the file is the one arbo loaded, but pf no longer
+		// runs it (pfctl -d, rules loaded by hand, pf.ko unloaded).
+		if why := pfDrift(s); why != "" {
+			out = append(out, Action{Op: OpReload, Kind: KindPF, Target: PFPath, Reason: why + ": load " + PFPath + " again, commit-confirmed, and enable pf"})
+		}
 	}
 	for _, j := range d.Jails {
 		if created[j.Name] && len(j.Packages) > 0 {
@@ -422,4 +428,20 @@ func unified(p string, before, after []byte) string {
 		return cut + fmt.Sprintf("… %d more lines of diff\n", lines-maxDiff)
 	}
 	return d
+}
+
+// pfDrift says how pf's live state differs from what arbo last loaded and
+// confirmed, "" when it does not (or when nothing live was read).
+func pfDrift(s *Snapshot) string {
+	switch {
+	case s.PF == nil:
+		return ""
+	case s.PF.Err != "":
+		return "pf is not running (" + s.PF.Err + ")"
+	case !s.PF.Enabled:
+		return "pf is disabled (pfctl -s info)"
+	case s.Manifest != nil && s.Manifest.Activated.PFListing != "" && s.PF.Digest != s.Manifest.Activated.PFListing:
+		return "the loaded rules differ from what arbo loaded (pfctl -sr, -sn)"
+	}
+	return ""
 }

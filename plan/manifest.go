@@ -37,11 +37,14 @@ type ManifestJail struct {
 
 // ManifestActive records what is live, not only written.
 type ManifestActive struct {
-	PF      string   `json:"pf_sha256,omitempty"`     // the ruleset loaded and confirmed
-	Routes  []string `json:"routes,omitempty"`        // "dest via"
-	Config  string   `json:"config_sha256,omitempty"` // the gateway's config.xml loaded
-	Jails   []string `json:"jails_started,omitempty"` // jails arbo started
-	Pending []string `json:"pending,omitempty"`       // activations written but not done yet
+	PF string `json:"pf_sha256,omitempty"` // the ruleset loaded and confirmed
+	// PFListing is pf.ListingDigest of what pfctl listed right after that
+	// load: plan compares the machine's listing with it (live drift).
+	PFListing string   `json:"pf_listing_sha256,omitempty"`
+	Routes    []string `json:"routes,omitempty"`        // "dest via"
+	Config    string   `json:"config_sha256,omitempty"` // the gateway's config.xml loaded
+	Jails     []string `json:"jails_started,omitempty"` // jails arbo started
+	Pending   []string `json:"pending,omitempty"`       // activations written but not done yet
 }
 
 func parseManifest(b []byte) (*Manifest, error) {

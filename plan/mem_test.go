@@ -25,6 +25,11 @@ type memTarget struct {
 	// set, makes WriteFileAtomic fail for the paths it returns an error for.
 	mtimes   map[string]time.Time
 	writeErr func(p string) error
+	// pf is the machine's pf, as pfScript shows it: pfctl -f loads a
+	// file's text as the listing, -e and -d switch it (kept beside run,
+	// which still sees every call).
+	pfOn    bool
+	pfRules string
 }
 
 type memFile struct {
@@ -97,6 +102,35 @@ func (m *memTarget) Run(_ context.Context, argv []string, o remote.RunOpts) (rem
 		stdin = string(b)
 	}
 	m.mu.Lock()
+	if len(argv) == 3 && argv[2] == pfScript {
+		defer m.mu.Unlock()
+		info := "Status: Disabled for 0 days 00:00:00           Debug: Urgent\n"
+		if m.pfOn {
+			info = "Status: Enabled for 0 days 00:00:00            Debug: Urgent\n"
+		}
+		return remote.Result{Stdout: []byte(info + "--arbo-- 0\n" + m.pfRules + "--arbo-- 0\n--arbo-- 0\nlo0 (skip)\n--arbo-- 0\n--arbo-- 0\n")}, nil
+	}
+	if len(argv) == 3 && argv[0] == "pfctl" && argv[1] == "-s" && argv[2] == "info" {
+		m.calls = append(m.calls, argv)
+		st := "Disabled"
+		if m.pfOn {
+			st = "Enabled"
+		}
+		m.mu.Unlock()
+		return remote.Result{Stdout: []byte("Status: " + st + " for 0 days 00:00:00            Debug: Urgent\n")}, nil
+	}
+	if len(argv) >= 2 && argv[0] == "pfctl" {
+		switch argv[1] {
+		case "-e":
+			m.pfOn = true
+		case "-d":
+			m.pfOn = false
+		case "-f":
+			if len(argv) > 2 {
+				m.pfRules = string(m.files[argv[2]].content)
+			}
+		}
+	}
 	m.calls = append(m.calls, argv)
 	h := m.run
 	m.mu.Unlock()

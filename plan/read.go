@@ -51,6 +51,8 @@ type Snapshot struct {
 	Routes      map[string]string         // destination → gateway, as netstat -rn shows them
 	Users       map[string]map[string]int // root ("" = host, else jail root) → user → uid
 	Groups      map[string]map[string]int
+	// PF is pf's live state (hosts only; nil offline).
+	PF *PFLive
 }
 
 // Reads returns path → digest ("" when absent) of everything read, plus
@@ -67,6 +69,14 @@ func (s *Snapshot) Reads() map[string]string {
 	}
 	if s.Running != nil {
 		out["jls:running"] = digestOf([]byte(strings.Join(sortedKeys(s.Running), "\n")))
+	}
+	if s.PF != nil {
+		st := "disabled"
+		if s.PF.Enabled {
+			st = "enabled"
+		}
+		out["pfctl:status"] = st
+		out["pfctl:listing"] = s.PF.Digest
 	}
 	return out
 }
@@ -226,6 +236,14 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 				return err
 			}
 			s.Running, s.Interfaces, s.Routes = parseFacts(res.Stdout)
+			return nil
+		})
+		g.Go(func() error {
+			p, err := ReadPF(gctx, t, d.Name, false)
+			if err != nil {
+				return err
+			}
+			s.PF = p
 			return nil
 		})
 	}

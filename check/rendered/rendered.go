@@ -84,6 +84,24 @@ func Rulesets(c *inventory.Cluster, ts *templates.Set) (map[string]*pf.Ruleset, 
 	return out, nil
 }
 
+// Networks is what pf on each host knows of addresses and routes (see
+// network), for judging rules read from elsewhere (check --live).
+func Networks(c *inventory.Cluster) map[string]*pf.Network {
+	holder := map[netip.Addr]*inventory.Host{}
+	for _, h := range c.Hosts {
+		for _, j := range h.Jails {
+			for _, a := range j.IPs {
+				holder[a] = h
+			}
+		}
+	}
+	out := make(map[string]*pf.Network, len(c.Hosts))
+	for _, h := range c.Hosts {
+		out[h.Name] = network(c, h, holder)
+	}
+	return out
+}
+
 // network is what pf on host h knows of addresses and routes: its own
 // interface and jail addresses, its attached networks, its static routes
 // to other hosts' lo1 jails, and its way out as the default route.

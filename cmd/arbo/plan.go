@@ -44,6 +44,11 @@ func (o *runOptions) addFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "install ezjail and the basejail where they are missing")
 	f.BoolVar(&o.strict, "strict", false, "treat check warnings as errors")
 	f.StringVar(&o.templates, "templates", "", "directory whose *.tmpl files replace the embedded templates of the same name")
+	o.addSSHFlags(f)
+}
+
+// addSSHFlags adds how to reach the machines (plan, apply, check --live).
+func (o *runOptions) addSSHFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.sshConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config)")
 	f.StringArrayVarP(&o.identity, "identity-file", "i", nil, "private key for SSH (repeatable; an ssh-agent is used when present)")
 	f.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts file (default as OpenSSH)")
