@@ -1,9 +1,9 @@
-// Package check runs the ARBO003–ARBO011 rules of TOPOLOGY.md ("What arbo
+// Package check runs the ARBO003–ARBO012 rules of TOPOLOGY.md ("What arbo
 // check proves") on a loaded topology and reports findings, each naming a
 // machine (or "cluster" for the per-tier and cluster-wide rules), with text,
 // JSON and JUnit views in output.go.
 //
-// The firewall rules (ARBO004, ARBO007, ARBO010) reason on a Ruleset per
+// The firewall rules (ARBO004, ARBO007, ARBO010, ARBO012) reason on a Ruleset per
 // machine: by default the policy derived from the topology (package policy);
 // later a parsed pf.conf, rendered or live, through Options.Rulesets.
 package check
@@ -75,6 +75,8 @@ var Rules = []Rule{
 		Severity: Error, Machines: machines, Check: checkManagement},
 	{ID: "ARBO011", Title: "the gateway is a single point of failure (no CARP peer)",
 		Severity: Info, Machines: gateway, Check: checkGatewaySPOF},
+	{ID: "ARBO012", Title: "a jail reaches its own host only where the topology allows",
+		Severity: Error, Machines: hosts, Check: checkOwnHost},
 	{ID: "ARBO013", Title: "no management network and no service source is the whole internet (0.0.0.0/0, ::/0)",
 		Severity: Error, Machines: cluster, Check: checkOpenToAll},
 	{ID: "ARBO015", Title: "live: every machine can be read, pf filters on it, and it runs the rules arbo loaded",

@@ -82,6 +82,7 @@ func TestCasesCoverEveryRuleAndMachine(t *testing.T) {
 		"ARBO009 cluster",
 		"ARBO010 gate", "ARBO010 server1", "ARBO010 server2",
 		"ARBO011 gate",
+		"ARBO012 server1", "ARBO012 server2",
 		"ARBO013 cluster",
 	}
 	if !slices.Equal(got, want) {
@@ -334,7 +335,13 @@ func TestFirewallRulesOnGivenRulesets(t *testing.T) {
 				"ARBO004 server1 gateway -> app", "ARBO004 server1 gateway -> data",
 				"ARBO004 server1 outside -> app", "ARBO004 server1 outside -> data",
 				"ARBO007 server1 app1", "ARBO007 server1 app1", "ARBO007 server1 db1", "ARBO007 server1 db1",
+				"ARBO012 server1 app1", "ARBO012 server1 app1",
+				"ARBO012 server1 db1", "ARBO012 server1 db1",
 			}},
+		// ARBO012: what `set skip on lo0` did (issue 10 item 4).
+		{"a jail reaches its host's sshd", fakeRuleset{base: base, extra: func(src, dst netip.Addr, proto string, port int) bool {
+			return src == app1 && dst == netip.MustParseAddr("192.168.1.11") && proto == "tcp" && port == 22
+		}}, []string{"ARBO012 server1 app1"}},
 		{"management ssh after a block", fakeRuleset{base: base, sshBlocks: true}, []string{"ARBO010 server1 192.168.1.0/24"}},
 	}
 	for _, tt := range tests {

@@ -208,12 +208,8 @@ func Build(c *inventory.Cluster, h *inventory.Host, p *policy.Policy) (*Data, er
 			Why: "this host's own jail addresses: management SSH reaches the host, not them"})
 	}
 
-	// Options.
-	d.Options = append(d.Options, Statement{Text: "set skip on lo0", Why: []string{
-		"Skip lo0 only. Never the group \"lo\": it holds lo1 too, where traffic",
-		"between jails of this host flows, and skipping it would let every tier",
-		"reach every other tier on this host (ARBO004).",
-	}})
+	// Options: none. lo0 is filtered like every other interface (ARBO012):
+	// see loopbackRules.
 
 	// Normalization.
 	d.Scrub = append(d.Scrub, Statement{Text: "scrub in all", Why: []string{
@@ -262,31 +258,14 @@ func Build(c *inventory.Cluster, h *inventory.Host, p *policy.Policy) (*Data, er
 	d.Default = Statement{
 		Text: "block drop log all",
 		Why: []string{
-			"Default deny, in both directions and on every interface but lo0. Drop, not return:",
+			"Default deny, in both directions and on every interface, lo0 included. Drop, not return:",
 			"nothing outside learns what is here; `log` sends every denied packet to pflog0",
 			"(`tcpdump -n -e -ttt -i pflog0`) to show which flow the topology does not allow.",
 			"Every rule below is `quick`: the first match decides.",
 		}}
 
-	// A jail talking to itself: inside a jail without its own loopback
-	// address, 127.0.0.1 is the jail's first address, and that traffic
-	// crosses lo1 like any other.
-	for _, j := range h.Jails {
-		var lo []netip.Addr
-		for _, a := range j.IPs {
-			if c.JailInterface(h, a) == "lo1" {
-				lo = append(lo, a)
-			}
-		}
-		if len(lo) == 0 {
-			continue
-		}
-		l := braceList(addrStrings(sortedAddrs(lo)))
-		d.Filter = append(d.Filter, Statement{
-			Text: fmt.Sprintf("pass quick on lo1 from %s to %s keep state", l, l),
-			Why:  []string{fmt.Sprintf("jail %s to itself: inside a jail 127.0.0.1 is the jail's own address, and that traffic crosses lo1", j.Name)},
-		})
-	}
+	d.Filter = append(d.Filter, v.selfRules()...)
+	d.Filter = append(d.Filter, v.loopbackRules(p, hostAddrs)...)
 
 	for _, f := range p.Flows {
 		if f.Why == policy.WhyManagement {

@@ -5,8 +5,10 @@
 // (statement order, macros and tables defined before use, forbidden forms).
 //
 // The rendered file follows FreeBSD's pf dialect (≤14 and current main):
-// the old translation syntax `nat on IF … -> (IF)`, `scrub in all`, and
-// `set skip on lo0` only, never the `lo` group (ARBO004).
+// the old translation syntax `nat on IF … -> (IF)`, `scrub in all`, and no
+// `set skip` at all: lo0 carries a jail's packets to its own host, so it is
+// filtered (ARBO012), and the `lo` group holds lo1, where jails talk
+// (ARBO004).
 package pf
 
 import (
@@ -37,7 +39,8 @@ type Data struct {
 	Macros []Macro // macro definitions, in use order
 	Tables []Table // arbo_cluster, arbo_gateway, arbo_ns, then one per tier
 
-	// Options are `set` statements (set skip on lo0).
+	// Options are `set` statements: none by default (no `set skip`, lo0
+	// is filtered: ARBO012); a template may still print its own.
 	Options []Statement
 	// Scrub is the normalization statements (scrub in all).
 	Scrub []Statement

@@ -256,8 +256,12 @@ func TestStructure(t *testing.T) {
 		}
 	}
 	s := string(f.Content)
+	if strings.Contains(s, "\nset skip") {
+		t.Error("no interface may be skipped: lo0 carries a jail's packets to its own host (ARBO012)")
+	}
 	for _, want := range []string{
-		"\nset skip on lo0\n",
+		"\npass quick on lo0 from ! <arbo_local_jails> to any keep state\n",
+		"\nblock drop log quick on lo0 from <arbo_local_jails> to ! <arbo_local_jails>\n",
 		"\nscrub in all\n",
 		"\nmgmt_nets = \"192.168.1.0/24\"\n",
 		"\ntable <arbo_app> const { 10.20.1.11, 10.20.1.12 }\n",

@@ -89,8 +89,8 @@ func golden(t *testing.T) string {
 
 func TestHandWrittenRulesets(t *testing.T) {
 	base := golden(t)
-	if f := withFile(t, base); len(failing(f, "ARBO004"))+len(failing(f, "ARBO010"))+len(failing(f, "ARBO007")) > 0 {
-		t.Fatalf("the golden file fails: %v %v %v", failing(f, "ARBO004"), failing(f, "ARBO007"), failing(f, "ARBO010"))
+	if f := withFile(t, base); len(failing(f, "ARBO004"))+len(failing(f, "ARBO010"))+len(failing(f, "ARBO007"))+len(failing(f, "ARBO012")) > 0 {
+		t.Fatalf("the golden file fails: %v %v %v %v", failing(f, "ARBO004"), failing(f, "ARBO007"), failing(f, "ARBO010"), failing(f, "ARBO012"))
 	}
 	tests := []struct {
 		name, id, old, new, want string
@@ -100,7 +100,14 @@ func TestHandWrittenRulesets(t *testing.T) {
 		// A port the topology never names: the ruleset's own ports are probed too.
 		{"app reaches data on a port nobody names", "ARBO004", "# tier app asks the cluster's resolvers (udp 53)",
 			"pass quick proto tcp from <arbo_app> to <arbo_data> port 5432 keep state", "tcp 5432"},
-		{"set skip on lo", "ARBO004", "set skip on lo0", "set skip on lo", "set skip on lo"},
+		{"set skip on lo", "ARBO004", "\n# --- Normalization", "set skip on lo\n\n# --- Normalization", "set skip on lo"},
+		// ARBO012 (issue 10 item 4): arbo's own file before the fix skipped
+		// lo0, and every jail reached its host's sshd over lo0.
+		{"set skip on lo0 (arbo before ARBO012)", "ARBO012", "\n# --- Normalization", "set skip on lo0\n\n# --- Normalization",
+			"jail app1 (10.20.1.11, tier app) reach its own host server1 at 192.168.1.11 on tcp 1, tcp 22"},
+		{"a hand-written pass on lo0 for the app jails", "ARBO012",
+			"block drop log quick on lo0 from <arbo_local_jails> to ! <arbo_local_jails>", "pass quick on lo0 from <arbo_app> to any keep state",
+			"jail app1 (10.20.1.11, tier app) reach its own host server1 at 192.168.2.11"},
 		{"first SSH rule is a block", "ARBO010", "pass in quick proto tcp from $mgmt_nets",
 			"block in quick proto tcp to any port 22\npass in quick proto tcp from $mgmt_nets", "SSH from management network"},
 		{"management SSH removed", "ARBO010", "pass in quick proto tcp from $mgmt_nets", "# pass in quick proto tcp from $mgmt_nets", "SSH from management network"},
