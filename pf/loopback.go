@@ -107,13 +107,16 @@ func (v *hostView) loopbackRules(p *policy.Policy, hostAddrs []netip.Addr) []Sta
 				to = append(to, a)
 			}
 		}
+		if len(to) == 0 {
+			continue // most flows: checked first, since a tier's From holds every jail of the tier
+		}
 		var from []netip.Addr
 		for _, a := range v.allLoc {
 			if p.Contains(f.From, a) {
 				from = append(from, a)
 			}
 		}
-		if len(to) == 0 || len(from) == 0 {
+		if len(from) == 0 {
 			continue
 		}
 		// Per address family: pf refuses a rule whose from and to can
