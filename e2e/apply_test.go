@@ -3,8 +3,6 @@
 package e2e
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -232,10 +230,17 @@ func TestFreshApply(t *testing.T) {
 				t.Errorf("%s: after the timer, the loaded rules are not /etc/pf.conf", m.Name)
 			}
 		}
-		sum := sha256.Sum256([]byte(e.read("gate", "/cf/conf/config.xml")))
-		loaded := e.read("gate", "/var/run/lab/config.loaded")
-		if !strings.Contains(loaded, "source=config.xml\n") || !strings.Contains(loaded, "sha256="+hex.EncodeToString(sum[:])+"\n") {
-			t.Errorf("gate: the loaded config.xml is not the one on disk:\n%s", loaded)
+		// pfSense generated its ruleset from arbo's config.xml and pf runs
+		// it: pfSense's /tmp/rules.debug is what pfctl loaded, and it holds
+		// arbo's rules (labels "USER_RULE: arbo:...", filter.inc).
+		rules := e.read("gate", "/tmp/rules.debug")
+		if loaded := e.read("gate", "/var/run/lab/pf.loaded"); loaded != rules {
+			t.Errorf("gate: pf does not run pfSense's /tmp/rules.debug")
+		}
+		for _, want := range []string{"USER_RULE: arbo:arboreus:ssh:lan:192.168.1.0/24", "USER_RULE: arbo:arboreus:fwd:wan:tcp:443", "rdr on igb0 inet proto tcp from any to 203.0.113.10 port 443 -> $arbo_arboreus_app port 8443"} {
+			if !strings.Contains(rules, want) {
+				t.Errorf("gate: the loaded ruleset lacks %q:\n%s", want, rules)
+			}
 		}
 	})
 

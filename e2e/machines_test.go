@@ -66,11 +66,18 @@ func TestGatewayRejectsConfig(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, exampleTopology(t), lab.WithBasejail())
 	factory := e.read("gate", "/cf/conf/config.xml")
-	if err := e.lab.Machine("gate").RejectNextConfig(); err != nil {
+	// pfctl refuses the ruleset pfSense generates from arbo's config.xml:
+	// pfSense loads its previous rules again and its reload exits 0
+	// (filter.inc:515-564); arbo sees that pf does not run its rules, fails
+	// the gateway and puts the previous config.xml back (issue 10 item 10).
+	if err := e.lab.Machine("gate").RejectNextRuleset(); err != nil {
 		t.Fatal(err)
 	}
 	r := e.run("apply", "--auto-approve", "--confirm-timeout", confirmTimeout, e.topo)
-	e.want(r, 1, "# gate: FAILED", "did not keep", "# server1: ok", "# server2: ok")
+	e.want(r, 1, "# gate: FAILED", "did not load the ruleset", "put the previous /cf/conf/config.xml back", "# server1: ok", "# server2: ok")
+	if rules := e.read("gate", "/var/run/lab/pf.loaded"); rules != e.read("gate", "/cf/conf/rules.debug.old") || strings.Contains(rules, "arbo:") {
+		t.Errorf("gate: pf does not run the previous (pre-arbo) ruleset after the rollback:\n%s", rules)
+	}
 	if got := e.read("gate", "/cf/conf/config.xml"); got != factory {
 		t.Error("gate: config.xml is not the restored previous version")
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/jail"
+	"github.com/arbo-project/arbo/pfsense"
 	"github.com/arbo-project/arbo/remote"
 	"github.com/arbo-project/arbo/state"
 )
@@ -909,12 +910,6 @@ func (a *applier) gateway() error {
 	if _, err := a.cmd("/etc/rc.filter_configure_sync"); err != nil {
 		return err
 	}
-	for _, act := range a.has(OpRestart, KindDNS) {
-		if _, err := a.cmd("/usr/local/sbin/pfSsh.php", "playback", "svc", "restart", "unbound"); err != nil {
-			return err
-		}
-		a.step(describe(act))
-	}
 	back, err := a.t.ReadFiles(a.ctx, []string{ConfigXML})
 	if err != nil {
 		return err
@@ -923,6 +918,9 @@ func (a *applier) gateway() error {
 		// pfSense already went back to its backup (ours): stop the timer.
 		_ = a.t.WriteFileAtomic(marker, []byte("pfSense restored its backup\n"), 0o600, 0, 0)
 		return fmt.Errorf("pfSense did not keep the new %s (it restores a backup when it rejects a file): the gateway runs its previous configuration; see its system log", ConfigXML)
+	}
+	if err := a.provePFLoaded(old, f.Content); err != nil {
+		return a.restoreConfig(err, backup, marker)
 	}
 	if err := a.probe(); err != nil {
 		return a.rolledBack(err, secs, "the new gateway configuration", "the previous configuration")
@@ -933,7 +931,104 @@ func (a *applier) gateway() error {
 	a.man.Activated.Config = digestOf(f.Content)
 	a.owned[ConfigXML] = ManifestFile{Path: ConfigXML, SHA256: a.man.Activated.Config}
 	a.step(describe(a.has(OpReload, KindPfSense)[0]))
+	// The DNS Resolver restarts after the confirmation: pfSense's restart
+	// takes seconds (services.inc:4361 sleeps 1 s before it starts unbound)
+	// and has nothing to do with whether SSH still gets in, so the timer
+	// must not run out during it and roll back a good configuration.
+	for _, act := range a.has(OpRestart, KindDNS) {
+		if _, err := a.cmd("/usr/local/sbin/pfSsh.php", "playback", "svc", "restart", "unbound"); err != nil {
+			return err
+		}
+		a.step(describe(act))
+	}
 	return nil
+}
+
+// provePFLoaded checks that the rules pf runs are the ones pfSense generated
+// from the config.xml arbo wrote. When pfctl refuses the generated
+// /tmp/rules.debug, filter_configure_sync() loads the previous ruleset
+// again, files a notice and returns normally (pfsense-2.7.2
+// src/etc/inc/filter.inc:515-564), so rc.filter_configure_sync exits 0.
+// pfSense writes each filter rule with its tracker as "ridentifier N"
+// (filter.inc:3688) and `pfctl -sr` prints it back: every arbo rule of the
+// new config must be loaded, and none that the new config dropped.
+func (a *applier) provePFLoaded(oldConf, newConf []byte) error {
+	want, err := pfsense.RuleTrackers(a.c.Name, newConf)
+	if err != nil {
+		return err
+	}
+	had, err := pfsense.RuleTrackers(a.c.Name, oldConf)
+	if err != nil {
+		had = nil // a previous config arbo cannot read has no arbo rules to miss
+	}
+	gone := map[string]bool{}
+	for _, t := range had {
+		gone[t] = true
+	}
+	for _, t := range want {
+		delete(gone, t)
+	}
+	if len(want) == 0 && len(gone) == 0 {
+		return nil
+	}
+	r, err := a.cmd("/sbin/pfctl", "-sr")
+	if err != nil {
+		return err
+	}
+	loaded := ridentifiers(r.Stdout)
+	var missing, stale []string
+	for _, t := range want {
+		if !loaded[t] {
+			missing = append(missing, t)
+		}
+	}
+	for t := range gone {
+		if loaded[t] {
+			stale = append(stale, t)
+		}
+	}
+	if len(missing) == 0 && len(stale) == 0 {
+		return nil
+	}
+	slices.Sort(stale)
+	why := "pfctl accepted it again now"
+	if c, _ := a.t.Run(a.ctx, []string{"/sbin/pfctl", "-n", "-o", "basic", "-f", "/tmp/rules.debug"}, remote.RunOpts{}); c.Exit != 0 {
+		why = "pfctl -nf /tmp/rules.debug: " + strings.TrimSpace(string(c.Stderr))
+	}
+	return fmt.Errorf("pfSense did not load the ruleset of the new %s: pf still runs other rules (arbo rule trackers missing from pfctl -sr: %v; still loaded although removed: %v; %s)", ConfigXML, missing, stale, why)
+}
+
+// ridentifiers are the "ridentifier N" values of `pfctl -sr` output. Only
+// this apply step reads them; the pf package parses rulesets.
+func ridentifiers(sr []byte) map[string]bool {
+	out := map[string]bool{}
+	f := strings.Fields(string(sr))
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "ridentifier" {
+			out[f[i+1]] = true
+		}
+	}
+	return out
+}
+
+// restoreConfig puts the previous config.xml (arbo's backup) back and makes
+// pfSense load it, then stops the guard, which would do the same later.
+func (a *applier) restoreConfig(cause error, backup, marker string) error {
+	got, err := a.t.ReadFiles(a.ctx, []string{backup})
+	if err != nil {
+		return fmt.Errorf("%v; restoring the previous %s from %s failed too: %w (the on-box timer restores it)", cause, ConfigXML, backup, err)
+	}
+	if err := a.t.WriteFileAtomic(ConfigXML, got[backup], 0o644, 0, 0); err != nil {
+		return fmt.Errorf("%v; restoring the previous %s failed too: %w (the on-box timer restores it)", cause, ConfigXML, err)
+	}
+	if err := a.t.Remove(ConfigCache); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%v; %w (the on-box timer restores the previous %s)", cause, err, ConfigXML)
+	}
+	if _, err := a.cmd("/etc/rc.filter_configure_sync"); err != nil {
+		return fmt.Errorf("%v; reloading the previous %s failed: %w (the on-box timer tries again)", cause, ConfigXML, err)
+	}
+	_ = a.t.WriteFileAtomic(marker, []byte("arbo restored the previous configuration\n"), 0o600, 0, 0)
+	return fmt.Errorf("%w: arbo put the previous %s back (%s) and reloaded it", cause, ConfigXML, backup)
 }
 
 // write writes f's content to target atomically, keeping the previous

@@ -221,6 +221,13 @@ func gatewayMachine() *state.Machine {
 
 func applyGateway(t *testing.T, env ApplyEnv) (*memTarget, *Result) {
 	t.Helper()
+	return applyGatewayWith(t, env, nil, nil)
+}
+
+// applyGatewayWith applies newConf (nil: gatewayMachine's) to a gateway
+// whose commands answer with run (nil: exit 0, no output).
+func applyGatewayWith(t *testing.T, env ApplyEnv, newConf []byte, run func(argv []string) remote.Result) (*memTarget, *Result) {
+	t.Helper()
 	m := newMem()
 	m.files["/etc/passwd"] = memFile{content: []byte("root:*:0:0::0:0::/root:/bin/sh\n")}
 	m.files["/etc/group"] = memFile{content: []byte("wheel:*:0:root\n")}
@@ -229,10 +236,16 @@ func applyGateway(t *testing.T, env ApplyEnv) (*memTarget, *Result) {
 		if argv[0] == "mkdir" {
 			m.dirs[argv[1]] = true
 		}
+		if run != nil {
+			return run(argv)
+		}
 		return remote.Result{}
 	}
 	ctx := context.Background()
 	d := gatewayMachine()
+	if newConf != nil {
+		d.Files[0].Content = newConf
+	}
 	snap, err := Read(ctx, m, d)
 	if err != nil {
 		t.Fatal(err)
@@ -273,6 +286,64 @@ func TestGatewayCommitConfirmed(t *testing.T) {
 	}
 	if !m.ran("/etc/rc.filter_configure_sync") {
 		t.Fatal("pfSense was not made to load the new config")
+	}
+}
+
+// TestGatewayRulesetNotLoaded: pfctl refused the ruleset pfSense generated,
+// pfSense loaded the previous one again and its reload exited 0
+// (pfsense-2.7.2 filter.inc:515-564). arbo sees that its rule's tracker is
+// not among the loaded rules' ridentifiers (filter.inc:3688), fails the
+// gateway, and puts the previous config.xml back and loads it (issue 10
+// item 10). When pf runs the new rules the apply succeeds.
+func TestGatewayRulesetNotLoaded(t *testing.T) {
+	conf := []byte("<pfsense><filter><rule><tracker>4242</tracker><descr>arbo:x:ssh:lan</descr></rule>" +
+		"<rule><tracker>7</tracker><descr>user</descr></rule></filter></pfsense>\n")
+	for _, tc := range []struct {
+		name, sr string
+		ok       bool
+	}{
+		{"loaded", "pass in quick on igb2 inet proto tcp from 192.168.1.0/24 to (self) port = ssh flags S/SA keep state ridentifier 4242 label \"USER_RULE: arbo:x:ssh:lan\"\n", true},
+		{"previous rules", "pass in quick on igb2 proto tcp from any to (igb2) port { 443 80 22 } ridentifier 10000 keep state label \"anti-lockout rule\"\n", false},
+		{"tracker in a label only", "pass all label \"ridentifier4242\"\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, res := applyGatewayWith(t, applyEnv(nil), conf, func(argv []string) remote.Result {
+				switch strings.Join(argv, " ") {
+				case "/sbin/pfctl -sr":
+					return remote.Result{Stdout: []byte(tc.sr)}
+				case "/sbin/pfctl -n -o basic -f /tmp/rules.debug":
+					return remote.Result{Exit: 1, Stderr: []byte("/tmp/rules.debug:42: syntax error\n")}
+				}
+				return remote.Result{}
+			})
+			if tc.ok {
+				if res.Failed() || string(m.files[ConfigXML].content) != string(conf) {
+					t.Fatalf("apply with the new rules loaded: %+v", res.Machines)
+				}
+				return
+			}
+			if !res.Failed() {
+				t.Fatal("a ruleset pf does not run was reported as applied")
+			}
+			msg := res.Machines[0].Error
+			for _, want := range []string{"did not load the ruleset", "[4242]", "/tmp/rules.debug:42: syntax error", "put the previous /cf/conf/config.xml back"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error lacks %q: %s", want, msg)
+				}
+			}
+			if got := string(m.files[ConfigXML].content); got != "<pfsense><old/></pfsense>\n" {
+				t.Errorf("config.xml after the failure = %q, want the previous one back", got)
+			}
+			var reloads int
+			for _, c := range m.calls {
+				if c[0] == "/etc/rc.filter_configure_sync" {
+					reloads++
+				}
+			}
+			if reloads != 2 {
+				t.Errorf("pfSense reloaded %d times, want 2 (the new config, then the previous one)", reloads)
+			}
+		})
 	}
 }
 

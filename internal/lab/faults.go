@@ -102,7 +102,20 @@ func (m *Machine) RejectNextConfig() error {
 	if m.state().Kind != kindGateway {
 		return fmt.Errorf("reject-next-config: %s is not the gateway", m.Name)
 	}
+	if _, err := os.Stat(emu.Path(m.Root, "/etc/inc/filter.inc")); err == nil {
+		// pfSense's own parser (xmlparse.inc) decides there; the lab does not
+		// reach into it.
+		return fmt.Errorf("reject-next-config: %s runs pfSense's own config parser, which the lab does not override: use reject-next-ruleset (pfctl refuses the generated ruleset)", m.Name)
+	}
 	return m.writeState(emu.FailConfigLoad, "lab: config.xml rejected (fault injected)")
+}
+
+// RejectNextRuleset makes pfctl refuse the next main ruleset it is asked to
+// load (one shot). On the pfSense gateway that is the ruleset pfSense
+// generates from the next config.xml: pfSense then loads its previous rules
+// again and its reload still exits 0 (filter.inc:515-564).
+func (m *Machine) RejectNextRuleset() error {
+	return m.writeState(emu.FailRulesLoad, "syntax error (lab: ruleset rejected, fault injected)")
 }
 
 // SetFirewall sets the emulated firewall's verdict on SSH directly: while

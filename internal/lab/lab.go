@@ -57,10 +57,13 @@ type Options struct {
 	// Basejail pre-installs ezjail's basejail on the hosts (as
 	// `ezjail-admin install` would), for tests that skip --bootstrap.
 	Basejail bool
-	// GatewayConfig replaces the factory default /cf/conf/config.xml.
+	// GatewayConfig replaces the gateway's /cf/conf/config.xml, which is
+	// otherwise pfSense's factory one after the console's interface
+	// assignment for the topology (installedGatewayConfig).
 	GatewayConfig []byte
 	// PfSense builds the gateway with pfSense 2.7.2's own PHP (pfsense.go)
-	// instead of the Go imitation of its reload; also set by $ARBO_LAB_PFSENSE=1.
+	// even when $ARBO_LAB_PFSENSE=0 asks for the Go imitation of its reload;
+	// the real gateway is the default.
 	PfSense bool
 	// Files are extra files for the machines.
 	Files []File
@@ -177,7 +180,7 @@ func Start(t TB, c *inventory.Cluster, opts ...Option) *Lab {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.PfSense || os.Getenv(PfSenseEnv) == "1" {
+	if c.Gateway != nil && usePfSense(o) {
 		_, err := PfSenseUpstream()
 		if err == nil {
 			_, err = hostPHP()
@@ -259,9 +262,7 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 	if err := Requirements(); err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
-	if os.Getenv(PfSenseEnv) == "1" {
-		o.PfSense = true
-	}
+	o.PfSense = usePfSense(o)
 	if o.PfSense && c.Gateway != nil {
 		// A changed or missing copy of pfSense's code is refused before
 		// anything is built.
@@ -400,8 +401,14 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 		if err := writeState(dir, st); err != nil {
 			return nil, err
 		}
+		gwConf := o.GatewayConfig
+		if kind == kindGateway && gwConf == nil {
+			if gwConf, err = installedGatewayConfig(defaultGatewayConfig, c.Gateway); err != nil {
+				return nil, fmt.Errorf("lab up: machine %s: %w", name, err)
+			}
+		}
 		spec := machineSpec{name: name, kind: kind, domain: c.Domain, ifaces: ifaces(c, name),
-			root: m.Root, emuBinary: emuBin, gatewayConfig: o.GatewayConfig,
+			root: m.Root, emuBinary: emuBin, gatewayConfig: gwConf,
 			basejail: o.Basejail && kind == kindHost, realCode: o.RealCode && kind == kindHost,
 			pfsense: o.PfSense && kind == kindGateway}
 		if kind == kindHost {

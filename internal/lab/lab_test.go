@@ -323,11 +323,27 @@ func TestLab(t *testing.T) {
 		if err := server1.RejectNextConfig(); err == nil {
 			t.Errorf("reject-next-config on a host succeeded")
 		}
-		if err := gate.RejectNextConfig(); err != nil {
+		// The gateway runs pfSense's own parser, which the lab does not
+		// override: the fault is refused there, and writes nothing.
+		if err := gate.RejectNextConfig(); err == nil || !strings.Contains(err.Error(), "reject-next-ruleset") {
+			t.Errorf("reject-next-config on the real gateway: %v, want a refusal naming reject-next-ruleset", err)
+		}
+		if _, err := os.Stat(emu.Path(gate.Root, emu.FailConfigLoad)); err == nil {
+			t.Error("a refused fault left its switch")
+		}
+	})
+
+	t.Run("reject-next-ruleset", func(t *testing.T) {
+		if err := gate.RejectNextRuleset(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(emu.Path(gate.Root, emu.FailConfigLoad)); err != nil {
-			t.Errorf("fault switch: %v", err)
+		_, errOut, err := runSSH(t, l, "192.168.1.1", "echo pass all > /tmp/lab.conf; pfctl -f /tmp/lab.conf")
+		if err == nil || !strings.Contains(errOut, "pf rules not loaded") {
+			t.Errorf("the first load after the fault: %v, stderr %q", err, errOut)
+		}
+		// One shot.
+		if _, errOut, err := runSSH(t, l, "192.168.1.1", "echo pass all > /tmp/lab.conf; pfctl -f /tmp/lab.conf"); err != nil {
+			t.Errorf("the second load: %v\n%s", err, errOut)
 		}
 	})
 

@@ -23,18 +23,24 @@ import (
 // its pfSense paths inside the gateway's root and run by Debian's php-cli,
 // with the shim layer of gwphp/ (docs/lab-emulation.md, "Gateway").
 
-// PfSenseEnv set to 1 makes Up build every gateway with pfSense's own PHP
-// (as WithPfSense does), so that the whole suite or `arbo-lab up` can run
-// against it.
+// PfSenseEnv set to 0 makes Up build the gateway with the Go imitation of
+// pfSense's reload (emu/pfsense.go) instead of pfSense's own PHP, the
+// default: for `arbo-lab up` on a box without the upstream folder or
+// php-cli. arbo's end-to-end tests expect the real gateway (they check the
+// ruleset pf loaded) and skip, failing under CI=true, without the upstream
+// folder.
 const PfSenseEnv = "ARBO_LAB_PFSENSE"
+
+// usePfSense: the real gateway unless PfSenseEnv=0 (and WithPfSense not given).
+func usePfSense(o Options) bool { return o.PfSense || os.Getenv(PfSenseEnv) != "0" }
 
 // pfSenseUpstreamEnvs name the directory holding the upstream fixtures
 // (the folder of fixtures/upstream/README.md), first set wins; default:
 // ../shared/fixtures/upstream beside the module root.
 var pfSenseUpstreamEnvs = []string{"ARBO_LAB_UPSTREAM", "ARBO_UPSTREAM"}
 
-// WithPfSense builds the gateway with pfSense's own PHP instead of the Go
-// imitation of its reload.
+// WithPfSense builds the gateway with pfSense's own PHP even when
+// PfSenseEnv=0 (it is the default otherwise).
 func WithPfSense() Option { return func(o *Options) { o.PfSense = true } }
 
 //go:embed gwphp

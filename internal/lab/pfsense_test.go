@@ -300,3 +300,33 @@ func TestPfSenseChangedUpstreamRefused(t *testing.T) {
 		t.Error("a missing upstream folder is accepted")
 	}
 }
+
+// TestPfSenseInstalledConfigLoads: the gateway's own first config.xml (the
+// console's assignment for the topology, installedGatewayConfig) is read by
+// pfSense's parser, its ruleset names the topology's NICs, the anti-lockout
+// rule passes SSH on LAN (filter.inc:4219, 4905), and after the reload a
+// new SSH connection still gets in: the lab does not lock itself out.
+func TestPfSenseInstalledConfigLoads(t *testing.T) {
+	t.Parallel()
+	l := Start(t, loadExample(t), WithPfSense())
+	gate := l.Machine("gate")
+	reload(t, l)
+	rules := readRoot(t, gate, "/tmp/rules.debug")
+	for _, want := range []string{
+		"WAN = \"{ igb0 }\"", "LAN = \"{ igb2 }\"", "OPT1 = \"{ igb1 }\"",
+		"pass in  quick on igb2 proto tcp from any to (igb2) port { 443 80 22 }",
+	} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("/tmp/rules.debug lacks %q:\n%s", want, rules)
+		}
+	}
+	if readRoot(t, gate, emu.PFLoadedFile) != rules {
+		t.Error("pf did not load pfSense's ruleset")
+	}
+	if fw := readRoot(t, gate, emu.FirewallFile); fw != "open\n" {
+		t.Errorf("firewall verdict after the reload: %q, want open", fw)
+	}
+	if out, errOut, err := runSSH(t, l, "gate", "echo", "in"); err != nil || !strings.Contains(out, "in") {
+		t.Errorf("a new SSH connection after the reload: %v\n%s%s", err, out, errOut)
+	}
+}

@@ -38,6 +38,10 @@ const (
 	// FailConfigLoad is the fault that makes the gateway loader reject the
 	// next config.xml it loads (the file is then removed).
 	FailConfigLoad = "/var/run/lab/fail/config-load"
+	// FailRulesLoad makes the next `pfctl -f` of a main ruleset refuse its
+	// file as pfctl refuses a syntax error (the file is then removed): on
+	// the pfSense gateway, a ruleset pfSense generates and pfctl rejects.
+	FailRulesLoad = "/var/run/lab/fail/rules-load"
 	// CallsLog gets one JSON line per emulated call.
 	CallsLog = "/var/log/lab-calls.log"
 	// PFLoadedFile is the ruleset last loaded with pfctl -f.

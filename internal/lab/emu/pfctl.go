@@ -48,7 +48,10 @@ func pfctlCmd(e *env, args []string) int {
 		step(e.pfFlush(o["F"], o["a"], has["q"]))
 	}
 	if has["f"] && !has["T"] { // with -T, -f names an address list
-		step(e.pfLoad(o["f"], o["a"], has["n"], has["v"]))
+		// -O loads only the options of the file (pfctl(8): "Load only the
+		// options", pfSense's `pfctl -Of /tmp/rules.limits`, filter.inc:503):
+		// the loaded rules stay; the lab models no options, so it checks.
+		step(e.pfLoad(o["f"], o["a"], has["n"] || has["O"], has["v"]))
 	}
 	if has["e"] && code == 0 {
 		step(e.pfEnable(true, has["q"]))
@@ -174,6 +177,13 @@ func (e *env) pfLoad(file, anchor string, parseOnly, verbose bool) int {
 	}
 	if parseOnly {
 		return 0
+	}
+	if fault := e.m(FailRulesLoad); anchor == "" && exists(fault) {
+		msg, _ := os.ReadFile(fault)
+		_ = os.Remove(fault)
+		fmt.Fprintf(e.stderr, "%s:1: %s\n", file, strings.TrimSpace(string(msg)))
+		fmt.Fprintf(e.stderr, "pfctl: Syntax error in config file: pf rules not loaded\n")
+		return 1
 	}
 	var expanded []string
 	for _, s := range stmts {

@@ -174,6 +174,8 @@ func newFault() *cobra.Command {
 			func(m *lab.Machine, a []string) error { return m.ClearFail(a[0]) }},
 		{"reject-next-config", "Make the gateway's loader reject the next config.xml", 0, 0,
 			func(m *lab.Machine, _ []string) error { return m.RejectNextConfig() }},
+		{"reject-next-ruleset", "Make pfctl refuse the next ruleset it loads (on the gateway: the one pfSense generates)", 0, 0,
+			func(m *lab.Machine, _ []string) error { return m.RejectNextRuleset() }},
 		{"firewall open|blocked", "Set whether the machine's firewall lets new SSH connections in", 1, 1,
 			func(m *lab.Machine, a []string) error {
 				switch a[0] {
