@@ -196,12 +196,13 @@ func checkExportName(n string) error {
 // WriteDir writes the rendered machines under dir for `arbo render FILE -o
 // DIR`: each file at DIR/<machine>/<path> with its mode (a sensitive file
 // at most 0600: it holds a secret on this machine too), the zone files
-// under DIR/exports/, and DIR/manifest.json. Every file is written
-// atomically (a temporary file in the same directory, then a rename), so
-// an interrupted render never leaves half a file. Files that a previous
-// render listed in its manifest and this one no longer produces are
-// removed, so that the tree always matches its manifest; a non-empty DIR
-// without an arbo manifest is refused rather than mixed into.
+// under DIR/exports/, and DIR/manifest.json. Nothing is written unless all
+// of it is: the tree is built in a temporary directory beside DIR
+// (.<DIR>.arbo-tmp-*) and renamed into place, the previous render moved
+// aside first and removed last, so that DIR always holds one whole render
+// and its manifest. A non-empty DIR without an arbo manifest is refused
+// rather than replaced, and so is a previous render holding files its
+// manifest does not list (someone's, which the swap would lose).
 func WriteDir(dir string, c *inventory.Cluster, machines []state.Machine, zones map[string][]byte) error {
 	return writeDir(dir, c, machines, zones, false)
 }
@@ -212,46 +213,64 @@ func WriteDirPlaceholder(dir string, c *inventory.Cluster, machines []state.Mach
 	return writeDir(dir, c, machines, zones, true)
 }
 
-func writeDir(dir string, c *inventory.Cluster, machines []state.Machine, zones map[string][]byte, cookieMissing bool) error {
+func writeDir(dir string, c *inventory.Cluster, machines []state.Machine, zones map[string][]byte, cookieMissing bool) (err error) {
 	mf, err := BuildManifest(c, machines, zones, cookieMissing)
 	if err != nil {
 		return err
 	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // replace the directory a symlink names, not the link
+	}
+	dir = filepath.Clean(dir)
 	old, err := previousManifest(dir)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	mode := fs.FileMode(0o755)
+	exists := false
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("render: %s is not a directory", dir)
+		}
+		exists, mode = true, st.Mode().Perm()
+		if err := onlyListed(dir, old); err != nil {
+			return err
+		}
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
-	want := map[string]bool{ManifestName: true}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".arbo-tmp-")
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, mode); err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
 	for _, m := range machines {
 		for _, f := range m.Files {
 			local, err := localPath(m.Name, f.Path)
 			if err != nil {
 				return err
 			}
-			mode := f.Mode.Perm()
+			fm := f.Mode.Perm()
 			if f.Sensitive {
-				mode &= 0o600
+				fm &= 0o600
 			}
-			if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(local)), f.Content, mode); err != nil {
+			if err := writeNew(tmp, local, f.Content, fm); err != nil {
 				return err
 			}
-			want[local] = true
 		}
 	}
 	for _, e := range mf.Exports {
-		if err := writeAtomic(filepath.Join(dir, filepath.FromSlash(e.Local)), zones[strings.TrimPrefix(e.Local, "exports/")], 0o644); err != nil {
+		if err := writeNew(tmp, e.Local, zones[strings.TrimPrefix(e.Local, "exports/")], 0o644); err != nil {
 			return err
-		}
-		want[e.Local] = true
-	}
-	for _, local := range old {
-		if !want[local] {
-			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(local))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("render: removing a file the topology no longer produces: %w", err)
-			}
 		}
 	}
 	var b bytes.Buffer
@@ -261,7 +280,100 @@ func writeDir(dir string, c *inventory.Cluster, machines []state.Machine, zones 
 	if err := enc.Encode(mf); err != nil {
 		return fmt.Errorf("render: manifest: %w", err)
 	}
-	return writeAtomic(filepath.Join(dir, ManifestName), b.Bytes(), 0o644)
+	if err := writeNew(tmp, ManifestName, b.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return swapDir(tmp, dir, exists)
+}
+
+// writeNew writes a file of a tree being built (nobody else sees it yet).
+func writeNew(root, local string, b []byte, mode fs.FileMode) error {
+	p := filepath.Join(root, filepath.FromSlash(local))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("render: writing %s: %w", local, err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("render: writing %s: %w", local, err)
+	}
+	if err := f.Chmod(mode); err != nil { // past the umask
+		f.Close()
+		return fmt.Errorf("render: writing %s: %w", local, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("render: writing %s: %w", local, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("render: writing %s: %w", local, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("render: writing %s: %w", local, err)
+	}
+	return nil
+}
+
+// swapDir puts the finished tree tmp at dir: a rename when dir does not
+// exist; else dir is renamed aside, tmp into its place, and the old tree
+// removed (put back if the second rename fails).
+func swapDir(tmp, dir string, exists bool) error {
+	if !exists {
+		if err := os.Rename(tmp, dir); err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		return nil
+	}
+	aside, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".arbo-old-")
+	if err != nil {
+		return fmt.Errorf("render: %w", err)
+	}
+	if err := os.Remove(aside); err != nil { // a name nobody else takes; rename needs it free
+		return fmt.Errorf("render: %w", err)
+	}
+	if err := os.Rename(dir, aside); err != nil {
+		return fmt.Errorf("render: moving the previous render aside: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if back := os.Rename(aside, dir); back != nil {
+			return fmt.Errorf("render: %w; the previous render is at %s: %v", err, aside, back)
+		}
+		return fmt.Errorf("render: %w", err)
+	}
+	if err := os.RemoveAll(aside); err != nil {
+		return fmt.Errorf("render: the new render is in place, but removing the previous one at %s: %w", aside, err)
+	}
+	return nil
+}
+
+// onlyListed refuses a previous render that holds a file its manifest does
+// not list: replacing the tree would lose it.
+func onlyListed(dir string, listed []string) error {
+	known := map[string]bool{ManifestName: true}
+	for _, l := range listed {
+		known[l] = true
+		for d := path.Dir(l); d != "." && d != "/"; d = path.Dir(d) {
+			known[d+"/"] = true
+		}
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("render: %w", err)
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if known[rel+"/"] {
+				return nil
+			}
+		} else if known[rel] {
+			return nil
+		}
+		return fmt.Errorf("render: %s holds %s, which no earlier render listed in its %s; move it away or choose another directory (render replaces the whole directory)", dir, rel, ManifestName)
+	})
 }
 
 // previousManifest lists the local paths a previous render wrote in dir,
@@ -304,40 +416,4 @@ func previousManifest(dir string) ([]string, error) {
 		}
 	}
 	return clean, nil
-}
-
-// writeAtomic writes b to p through a temporary file in p's directory and
-// a rename, with mode set before the rename.
-func writeAtomic(p string, b []byte, mode fs.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("render: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".arbo-tmp-*")
-	if err != nil {
-		return fmt.Errorf("render: %w", err)
-	}
-	name := tmp.Name()
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(name)
-		return fmt.Errorf("render: writing %s: %w", p, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fail(err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("render: writing %s: %w", p, err)
-	}
-	if err := os.Rename(name, p); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("render: writing %s: %w", p, err)
-	}
-	return nil
 }
