@@ -40,15 +40,19 @@ func colourSym(st ui.Style, op, s string) string {
 }
 
 // PlanText prints a plan the way Terraform prints one: per machine the
-// actions with +/~/- and their diffs, then the summary line.
+// actions with +/~/- and their diffs, then the summary line, then the
+// machines arbo refuses to touch, with why (a long plan must not bury
+// them). Whatever came from a machine or the topology (paths, diffs of
+// file content, reasons, errors) is shown through ui.Escape: a jail's file
+// can neither drive the terminal nor fake a line of the plan.
 func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
 	for _, m := range p.Machines {
 		if len(m.Actions) == 0 && m.Error == "" && len(m.Warnings) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%s %s (%s)\n", st.Bold("#"), st.Bold(m.Name), m.Kind)
+		fmt.Fprintf(w, "%s %s (%s)\n", st.Bold("#"), st.Bold(ui.EscapeLine(m.Name)), ui.EscapeLine(m.Kind))
 		for _, wn := range m.Warnings {
-			fmt.Fprintf(w, "  %s %s\n", st.Yellow("warning:"), wn)
+			fmt.Fprintf(w, "  %s %s\n", st.Yellow("warning:"), ui.EscapeLine(wn))
 		}
 		for _, a := range m.Actions {
 			line := fmt.Sprintf("  %s %s %s %s", symbol(a.Op), a.Op, a.Kind, a.Target)
@@ -70,9 +74,10 @@ func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
 			if a.Op == plan.OpConflict {
 				line = "  ! refused: " + a.Reason
 			}
-			fmt.Fprintln(w, colourSym(st, a.Op, line))
+			fmt.Fprintln(w, colourSym(st, a.Op, ui.EscapeLine(line)))
 			if a.Diff != "" {
 				for _, l := range strings.Split(strings.TrimRight(a.Diff, "\n"), "\n") {
+					l = ui.Escape(l)
 					switch {
 					case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
 						l = st.Green(l)
@@ -84,10 +89,11 @@ func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
 			}
 		}
 		if m.Error != "" && !hasConflict(m) {
-			fmt.Fprintf(w, "  %s %s\n", st.Red("error:"), m.Error)
+			fmt.Fprintf(w, "  %s %s\n", st.Red("error:"), ui.EscapeLine(m.Error))
 		}
 		fmt.Fprintln(w)
 	}
+	defer refusals(w, st, p)
 	if p.HasErrors() {
 		fmt.Fprintln(w, st.Red("Planning failed on some machines (see above)."))
 		if !p.HasChanges() {
@@ -105,6 +111,38 @@ func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
 	}
 	fmt.Fprintln(w)
 	return nil
+}
+
+// refusals ends a plan with the machines arbo will not touch, one line per
+// refusal or error, so that a long plan does not bury them.
+func refusals(w io.Writer, st ui.Style, p *plan.Plan) {
+	var lines []string
+	machines := 0
+	for _, m := range p.Machines {
+		var why []string
+		for _, a := range m.Actions {
+			if a.Op == plan.OpConflict {
+				why = append(why, "refused: "+a.Reason)
+			}
+		}
+		if len(why) == 0 && m.Error != "" {
+			why = append(why, "not planned: "+m.Error)
+		}
+		if len(why) == 0 {
+			continue
+		}
+		machines++
+		for _, y := range why {
+			lines = append(lines, "  ! "+ui.EscapeLine(m.Name+": "+y))
+		}
+	}
+	if machines == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\n", st.Red(fmt.Sprintf("Refused on %d %s (nothing is done there; the others apply):", machines, pluralS(machines, "machine", "machines"))))
+	for _, l := range lines {
+		fmt.Fprintln(w, st.Red(l))
+	}
 }
 
 func hasConflict(m plan.MachinePlan) bool {
@@ -154,14 +192,14 @@ func ApplyText(w io.Writer, st ui.Style, r *plan.Result) error {
 		if m.Error != "" {
 			status = st.Red("FAILED")
 		}
-		fmt.Fprintf(w, "%s %s: %s (%d %s done)\n", st.Bold("#"), m.Machine, status, len(m.Done), pluralS(len(m.Done), "step", "steps"))
+		fmt.Fprintf(w, "%s %s: %s (%d %s done)\n", st.Bold("#"), ui.EscapeLine(m.Machine), status, len(m.Done), pluralS(len(m.Done), "step", "steps"))
 		for _, d := range m.Done {
-			fmt.Fprintf(w, "  done: %s\n", d)
+			fmt.Fprintf(w, "  done: %s\n", ui.EscapeLine(d))
 		}
 		if m.Error != "" {
-			fmt.Fprintf(w, "  %s %s\n", st.Red("error:"), m.Error)
+			fmt.Fprintf(w, "  %s %s\n", st.Red("error:"), ui.EscapeLine(m.Error))
 			for _, n := range m.NotDone {
-				fmt.Fprintf(w, "  not done: %s\n", n)
+				fmt.Fprintf(w, "  not done: %s\n", ui.EscapeLine(n))
 			}
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/arbo-project/arbo/ui"
 )
 
 // Progress shows which machine is at which step, on stderr. On a terminal
@@ -26,6 +28,7 @@ func NewProgress(w io.Writer, live bool) *Progress {
 
 // Step records that machine has reached step.
 func (p *Progress) Step(machine, step string) {
+	machine, step = ui.EscapeLine(machine), ui.EscapeLine(step)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.live {

@@ -122,7 +122,25 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 		}
 		return err
 	}
+	if !saved && o.autoApprove {
+		// Unattended, the log still shows what is about to change and every
+		// finding (warnings and accepted ones too) before anything does.
+		if len(pr.Report.Findings) > 0 {
+			writeFindings(g, pr.Report)
+		}
+		if !pr.Plan.HasErrors() { // else shown above already
+			w := g.stdout
+			if o.format == "json" {
+				w = g.stderr // stdout holds one JSON document
+			}
+			_ = view.PlanText(w, g.style, pr.Plan)
+			fmt.Fprintln(w)
+		}
+	}
 	if !saved && !o.autoApprove {
+		if len(pr.Report.Findings) > 0 {
+			writeFindings(g, pr.Report)
+		}
 		_ = view.PlanText(g.stdout, g.style, pr.Plan)
 		fmt.Fprint(g.stdout, "\nDo you want to apply this plan? Only 'yes' will be accepted: ")
 		answer, _ := bufio.NewReader(g.stdin).ReadString('\n')

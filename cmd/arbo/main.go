@@ -51,12 +51,14 @@ func report(w io.Writer, err error) {
 	var le *inventory.LoadError
 	if errors.As(err, &le) {
 		for _, p := range le.Problems {
-			fmt.Fprintln(w, p.String())
+			fmt.Fprintln(w, ui.EscapeLine(p.String()))
 		}
-		fmt.Fprintf(w, "arbo: error: %s does not load (%d %s)\n", fileOf(le), len(le.Problems), plural(len(le.Problems), "problem", "problems"))
+		fmt.Fprintf(w, "arbo: error: %s does not load (%d %s)\n", ui.EscapeLine(fileOf(le)), len(le.Problems), plural(len(le.Problems), "problem", "problems"))
 		return
 	}
-	fmt.Fprintf(w, "arbo: error: %v\n", err)
+	// An error may carry what a machine said (a command's stderr): shown
+	// escaped, like every other text from a machine.
+	fmt.Fprintf(w, "arbo: error: %s\n", ui.Escape(err.Error()))
 }
 
 func fileOf(le *inventory.LoadError) string {
