@@ -73,27 +73,47 @@ func TestRetiredJailComesBack(t *testing.T) {
 	e.converged()
 }
 
-// TestStartAfterOrder (issue 10 item 6): apply starts jails in the order
-// ezjail's rc script starts them at boot (ezjail.sh:51: rcorder over the
-// configs, whose REQUIRE lines carry start_after). The single-host example
-// declares app1 (start_after ns1, db1) before db1.
-func TestStartAfterOrder(t *testing.T) {
+// TestSingleHostBootstrap applies the single-host example (ZFS, start_after)
+// to a fresh host with --bootstrap.
+//
+// Issue 10 item 5: arbo's ezjail.conf and the jails' parent dataset exist
+// before ezjail-admin install, which reads ezjail.conf (ezjail-admin:14);
+// the parent is made as ezjail's ensure_jailzfs makes it (ezjail-admin:
+// 444-448); db1's zfs.quota goes to create -s (ezjail-admin:711).
+//
+// Issue 10 item 6: apply starts jails in the order ezjail's rc script
+// starts them at boot (ezjail.sh:51: rcorder over the configs, whose
+// REQUIRE lines carry start_after). The example declares app1 (start_after
+// ns1, db1) before db1.
+func TestSingleHostBootstrap(t *testing.T) {
 	t.Parallel()
 	b, err := os.ReadFile("../examples/single-host/topology.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// newEnv writes the cookie under secrets/, as the Arboreus example has it.
-	top := strings.Replace(string(b), "cookie_file: erlang.cookie ", "cookie_file: secrets/erlang.cookie ", 1)
-	e := newEnv(t, edit(t, top, "secrets/erlang.cookie", "secrets/erlang.cookie"), lab.WithBasejail())
-	r := e.run("plan", e.topo)
-	e.want(r, 0, "start jail app1: ezjail-admin onestart app1 (after ns1, db1: start_after)")
+	top := edit(t, string(b), "cookie_file: erlang.cookie ", "cookie_file: secrets/erlang.cookie ")
+	e := newEnv(t, top)
+	r := e.run("plan", "--bootstrap", e.topo)
+	e.want(r, 0, "create zfs zroot/usr/jails: zfs create -p zroot/usr, then zfs create -o mountpoint=/usr/jails zroot/usr/jails",
+		"ezjail-admin create -f erlang -s 20G db1",
+		"start jail app1: ezjail-admin onestart app1 (after ns1, db1: start_after)")
 	ns, db, app := strings.Index(r.stdout, "start jail ns1"), strings.Index(r.stdout, "start jail db1"), strings.Index(r.stdout, "start jail app1")
 	if ns < 0 || db < ns || app < db {
 		t.Errorf("the plan does not start ns1, db1, app1 in this order:\n%s", r)
 	}
-	e.applyOK()
+	e.applyOK("--bootstrap")
 	calls := e.calls("box")
+	zc, inst := callIndex(calls, "zfs", "create", "-o", "mountpoint=/usr/jails", "zroot/usr/jails"), callIndex(calls, "ezjail-admin", "install")
+	if zc < 0 || inst < zc {
+		t.Errorf("zfs create of the parent dataset is call %d, ezjail-admin install call %d: want the dataset first", zc, inst)
+	}
+	if !strings.Contains(e.read("box", "/usr/local/etc/ezjail.conf"), `ezjail_use_zfs_for_jails="YES"`) {
+		t.Error("ezjail.conf does not make ZFS jails")
+	}
+	if callIndex(calls, "ezjail-admin", "create", "-f", "erlang", "-s", "20G", "db1") < 0 {
+		t.Error("db1 was not created with its quota (create -s 20G)")
+	}
 	ins, idb, iapp := callIndex(calls, "ezjail-admin", "onestart", "ns1"), callIndex(calls, "ezjail-admin", "onestart", "db1"), callIndex(calls, "ezjail-admin", "onestart", "app1")
 	if ins < 0 || idb < ins || iapp < idb {
 		t.Errorf("onestart calls ns1 %d, db1 %d, app1 %d: want ns1, db1, then app1", ins, idb, iapp)

@@ -1,6 +1,12 @@
 package jail
 
 import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/state"
 )
@@ -11,14 +17,82 @@ import (
 // EzjailAdmin is the program that manages ezjail jails.
 const EzjailAdmin = "ezjail-admin"
 
-// CreateArgs creates j: ezjail-admin create [-f flavour] name ipstring. On a
-// host with ezjail_use_zfs_for_jails the jail gets its own dataset.
+// CreateArgs creates j: ezjail-admin create [-f flavour] [-s quota] name
+// ipstring. On a host with ezjail_use_zfs_for_jails the jail gets its own
+// dataset, `zfs create -o mountpoint=<root> [-o quota=<size>]
+// <parentzfs>/<name>` (ezjail-admin:711,716): -s becomes the dataset's
+// quota, when ezjail's size parser takes it (CreateSizeOK); otherwise apply
+// sets the quota after the create (ZFSQuotaArgs).
 func CreateArgs(j state.Jail) []string {
 	args := []string{EzjailAdmin, "create"}
 	if j.Flavour != "" {
 		args = append(args, "-f", j.Flavour)
 	}
+	if j.ZFS != "" && CreateSizeOK(j.Quota) {
+		args = append(args, "-s", j.Quota)
+	}
 	return append(args, j.Name, j.IP)
+}
+
+var ezjailSize = regexp.MustCompile(`^[1-9][0-9]*[KMG]?$`)
+
+// CreateSizeOK reports whether ezjail-admin create -s takes q as it is:
+// ezjail turns the size into bytes with tr/sed/bc knowing only the
+// suffixes K, M and G (and B, W, X), and refuses a result that is not an
+// integer above 0 (ezjail-admin:576-579: `[ $? -eq 0 -a ${_val} -gt 0 ]`),
+// so 1.5G, 2T, 0 and none are set with zfs set quota instead.
+func CreateSizeOK(q string) bool { return ezjailSize.MatchString(q) }
+
+// QuotaAfterCreate reports whether apply sets j's quota with zfs set right
+// after ezjail-admin create, because create -s cannot carry it.
+func QuotaAfterCreate(j state.Jail) bool {
+	return j.ZFS != "" && j.Quota != "" && !CreateSizeOK(j.Quota) && !NoQuota(j.Quota)
+}
+
+// NoQuota reports whether q means no quota at all (ZFS's default).
+func NoQuota(q string) bool { return q == "none" || q == "0" }
+
+// ZFSQuotaArgs sets a dataset's quota: zfs set quota=<q> <dataset>.
+func ZFSQuotaArgs(dataset, q string) []string {
+	return []string{"zfs", "set", "quota=" + q, dataset}
+}
+
+// ZFSListArgs lists dataset and its children with their quotas in bytes
+// (-p; 0 is none): name<TAB>quota lines, or exit 1 "dataset does not
+// exist".
+func ZFSListArgs(dataset string) []string {
+	return []string{"zfs", "list", "-H", "-p", "-o", "name,quota", "-t", "filesystem", "-r", "-d", "1", dataset}
+}
+
+// ZFSParentCmds create the parent of a host's jail datasets
+// (ezjail_jailzfs) as ezjail's own ensure_jailzfs does (ezjail-admin:
+// 444-448): its parents with -p, then itself mounted at the jail directory,
+// without -p ("the -o options are ignored" with it, ezjail-admin:446).
+// ezjail-admin create refuses a ZFS jail without it (ezjail-admin:714).
+func ZFSParentCmds(dataset string) [][]string {
+	var cmds [][]string
+	if strings.Count(dataset, "/") >= 2 {
+		cmds = append(cmds, []string{"zfs", "create", "-p", dataset[:strings.LastIndexByte(dataset, '/')]})
+	}
+	return append(cmds, []string{"zfs", "create", "-o", "mountpoint=" + JailDir, dataset})
+}
+
+// QuotaBytes is a ZFS size in bytes as zfs(8) reads it (zfs_nicestrtonum:
+// a number, maybe with a fraction, times 1024 per suffix step K M G T P E;
+// the fraction's bytes truncated); none is 0.
+func QuotaBytes(q string) (uint64, error) {
+	if NoQuota(q) {
+		return 0, nil
+	}
+	num, shift := q, 0
+	if i := strings.IndexAny(q, "KMGTPE"); i >= 0 && i == len(q)-1 {
+		num, shift = q[:i], strings.IndexByte("KMGTPE", q[i])+1
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 || strings.ContainsAny(num, "eE+-") {
+		return 0, fmt.Errorf("%q is not a ZFS size", q)
+	}
+	return uint64(f * math.Pow(1024, float64(shift))), nil
 }
 
 // StartArgs starts j. "one" skips the ezjail_enable check (rc.subr(8)), so

@@ -154,6 +154,15 @@ func Render(c *inventory.Cluster, h *inventory.Host, ts *templates.Set) ([]state
 		if t := c.Tier(j.Tier); t != nil {
 			sj.Data = t.Role == inventory.RoleData
 		}
+		if h.ZFS != nil {
+			// ezjail's dataset of a jail: <parentzfs>/<hostname>, its
+			// hostname the jail's name with / and ~ made _
+			// (ezjail-admin:594,716).
+			sj.ZFS = h.ZFS.Dataset + "/" + strings.NewReplacer("/", "_", "~", "_").Replace(j.Name)
+			if j.ZFS != nil {
+				sj.Quota = j.ZFS.Quota
+			}
+		}
 		if f := c.Flavour(j.Flavour); f != nil {
 			sj.Packages = slices.Clone(f.Packages)
 			slices.Sort(sj.Packages)

@@ -404,11 +404,35 @@ func (a *applier) fileActions() (host, inJail []Action) {
 
 func (a *applier) host() error {
 	// 1. Bootstrap, only when asked (Diff refused otherwise).
+	hostFiles, jailFiles := a.fileActions()
 	if len(a.has(OpInstall, KindBasejail)) > 0 {
 		if !a.snap.HasEzjail {
 			if _, err := a.cmd("pkg", "install", "-y", "ezjail"); err != nil {
 				return err
 			}
+		}
+		// arbo's ezjail.conf before ezjail-admin install, which reads it
+		// (ezjail-admin:14) for where and how to make basejail and newjail.
+		var rest []Action
+		for _, act := range hostFiles {
+			if act.Target != jail.EzjailConf {
+				rest = append(rest, act)
+				continue
+			}
+			if err := a.write(*a.d.File(act.Target), act.Target, act.TakeOver); err != nil {
+				return err
+			}
+			a.step(describe(act))
+		}
+		hostFiles = rest
+		// The jails' parent dataset, as ezjail's ensure_jailzfs makes it.
+		for _, act := range a.has(OpCreate, KindZFS) {
+			for _, c := range jail.ZFSParentCmds(act.Target) {
+				if _, err := a.cmd(c...); err != nil {
+					return err
+				}
+			}
+			a.step(describe(act))
 		}
 		rel, err := a.release()
 		if err != nil {
@@ -420,7 +444,6 @@ func (a *applier) host() error {
 		a.step(describe(a.has(OpInstall, KindBasejail)[0]))
 	}
 	// 2. Host files outside jail roots; pf's file is staged, not live.
-	hostFiles, jailFiles := a.fileActions()
 	if err := a.writeAll(hostFiles, func(act Action) error {
 		f := a.d.File(act.Target)
 		target := f.Path
@@ -450,6 +473,11 @@ func (a *applier) host() error {
 			return err
 		}
 		a.addJail(j)
+		if jail.QuotaAfterCreate(j) { // a size ezjail's create -s cannot take
+			if _, err := a.cmd(jail.ZFSQuotaArgs(j.ZFS, j.Quota)...); err != nil {
+				return err
+			}
+		}
 		// Replace the config ezjail-admin create wrote with arbo's, before
 		// the first start (Diff folds this write into the create).
 		if f := a.d.File(path.Join(EzjailCfgDir, j.SafeName)); f != nil {
@@ -461,6 +489,13 @@ func (a *applier) host() error {
 	}
 	for _, act := range a.has(OpAdopt, KindJail) {
 		a.addJail(a.jailSpec(act.Jail))
+		a.step(describe(act))
+	}
+	// Quotas of existing jails' datasets that differ from zfs.quota.
+	for _, act := range a.has(OpUpdate, KindZFS) {
+		if _, err := a.cmd(jail.ZFSQuotaArgs(act.Target, act.Args[0])...); err != nil {
+			return err
+		}
 		a.step(describe(act))
 	}
 	// Retired jails back in the topology: runnable again first (ezjail

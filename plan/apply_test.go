@@ -56,7 +56,7 @@ func fakeHost(m *memTarget) {
 			if _, norun := m.files[EzjailCfgDir+"/"+argv[2]+NoRunSuffix]; !norun {
 				running[argv[2]] = true
 			}
-		case strings.HasSuffix(argv[0], "ezjail-admin") && strings.Join(argv[1:4], " ") == "config -r run":
+		case strings.HasSuffix(argv[0], "ezjail-admin") && len(argv) == 5 && strings.Join(argv[1:4], " ") == "config -r run":
 			// ezjail-admin:1637: <safename>.norun back to <safename>.
 			cfg := EzjailCfgDir + "/" + argv[4]
 			if f, ok := m.files[cfg+NoRunSuffix]; ok {

@@ -3,12 +3,15 @@ package plan
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	udiff "github.com/aymanbagabas/go-udiff"
 
 	"github.com/arbo-project/arbo/inventory"
+	"github.com/arbo-project/arbo/jail"
 	"github.com/arbo-project/arbo/state"
 )
 
@@ -63,8 +66,11 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 		case !cfg.Exists:
 			created[j.Name] = true
 			needBase = true
-			mp.Actions = append(mp.Actions, Action{Op: OpCreate, Kind: KindJail, Target: j.Name, Jail: j.Name,
-				Reason: fmt.Sprintf("ezjail-admin create %s %s", j.Name, j.IP)})
+			r := strings.Join(jail.CreateArgs(j), " ")
+			if jail.QuotaAfterCreate(j) {
+				r += ", then " + strings.Join(jail.ZFSQuotaArgs(j.ZFS, j.Quota), " ")
+			}
+			mp.Actions = append(mp.Actions, Action{Op: OpCreate, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: r})
 		case !owned:
 			// ezjail-admin create names the host after the jail; arbo uses
 			// the FQDN. Either is the same jail.
@@ -77,7 +83,9 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 			}
 		}
 	}
+	installing := false // ezjail-admin install runs in this plan
 	if needBase && d.Kind == state.KindHost && (!s.HasEzjail || !s.HasBasejail) {
+		installing = o.Bootstrap || o.Offline
 		what := "the basejail (ezjail-admin install) is"
 		if !s.HasEzjail {
 			what = "ezjail (pkg install -y ezjail) and its basejail (ezjail-admin install) are"
@@ -92,6 +100,13 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 		default:
 			conflicts = append(conflicts, fmt.Sprintf("%s missing, so no jail can be created: run arbo with --bootstrap to install it, or install it by hand", what))
 		}
+	}
+
+	zacts, zconf, zwarn := zfsActions(d, s, installing && needBase, created, foreign)
+	mp.Actions = append(mp.Actions, zacts...)
+	conflicts = append(conflicts, zconf...)
+	if len(zwarn) > 0 {
+		mp.Warnings = append(slices.Clone(mp.Warnings), zwarn...)
 	}
 
 	// Files.
@@ -276,6 +291,63 @@ func removals(d *state.Machine, s *Snapshot, o Options, desired map[string]state
 		}
 	}
 	return out
+}
+
+// zfsActions are a ZFS host's dataset steps: the parent of the jails'
+// datasets when jails are created and it does not exist yet (made at the
+// bootstrap, refused otherwise), and zfs set quota where an existing
+// jail's quota differs from its zfs.quota. A jail without zfs.quota keeps
+// whatever quota it has.
+func zfsActions(d *state.Machine, s *Snapshot, installing bool, created, foreign map[string]bool) (acts []Action, conflicts, warnings []string) {
+	if d.Kind != state.KindHost || d.ZFSDataset == "" || s.ZFS == nil {
+		return nil, nil, nil
+	}
+	if _, ok := s.ZFS[d.ZFSDataset]; !ok && len(created) > 0 {
+		if installing {
+			var cmds []string
+			for _, c := range jail.ZFSParentCmds(d.ZFSDataset) {
+				cmds = append(cmds, strings.Join(c, " "))
+			}
+			acts = append(acts, Action{Op: OpCreate, Kind: KindZFS, Target: d.ZFSDataset,
+				Reason: strings.Join(cmds, ", then ") + ": the parent of the jails' datasets, made as ezjail's ensure_jailzfs makes it, before ezjail-admin install"})
+		} else {
+			conflicts = append(conflicts, fmt.Sprintf("zfs.dataset %s does not exist, and ezjail-admin create refuses a ZFS jail without its parent dataset (ezjail-admin:714): create it (zfs create -o mountpoint=none %s leaves %s as it is), or run arbo with --bootstrap on a fresh host", d.ZFSDataset, d.ZFSDataset, JailDir))
+		}
+	}
+	for _, j := range d.Jails {
+		if j.ZFS == "" || j.Quota == "" || created[j.Name] || foreign[j.Name] {
+			continue
+		}
+		want, err := jail.QuotaBytes(j.Quota)
+		if err != nil {
+			conflicts = append(conflicts, fmt.Sprintf("jail %s: zfs.quota: %v", j.Name, err))
+			continue
+		}
+		cur, ok := s.ZFS[j.ZFS]
+		if !ok {
+			warnings = append(warnings, fmt.Sprintf("jail %s: zfs.quota %s is not applied: %s is not a ZFS dataset (the jail was made before the host had zfs)", j.Name, j.Quota, j.ZFS))
+			continue
+		}
+		if cur != want {
+			acts = append(acts, Action{Op: OpUpdate, Kind: KindZFS, Target: j.ZFS, Jail: j.Name, Args: []string{j.Quota},
+				Reason: strings.Join(jail.ZFSQuotaArgs(j.ZFS, j.Quota), " ") + " (now " + quotaText(cur) + ")"})
+		}
+	}
+	return acts, conflicts, warnings
+}
+
+// quotaText shows a quota in bytes as zfs(8) would take it back.
+func quotaText(b uint64) string {
+	if b == 0 {
+		return "none"
+	}
+	for i, u := range []string{"E", "P", "T", "G", "M", "K"} {
+		unit := uint64(1) << (10 * (6 - i))
+		if b%unit == 0 {
+			return strconv.FormatUint(b/unit, 10) + u
+		}
+	}
+	return strconv.FormatUint(b, 10)
 }
 
 // StartOrder is jails in the order rcorder(8) gives ezjail's rc script

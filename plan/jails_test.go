@@ -16,16 +16,21 @@ import (
 // for desired().
 func applyMachine(t *testing.T, m *memTarget, d *state.Machine) (MachinePlan, *Result, error) {
 	t.Helper()
+	return applyMachineWith(t, m, d, Options{})
+}
+
+func applyMachineWith(t *testing.T, m *memTarget, d *state.Machine, o Options) (MachinePlan, *Result, error) {
+	t.Helper()
 	ctx := context.Background()
 	snap, err := Read(ctx, m, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp := Diff(d, snap, Options{})
+	mp := Diff(d, snap, o)
 	if mp.Error != "" {
 		t.Fatal(mp.Error)
 	}
-	p := &Plan{FormatVersion: 1, Kind: PlanKind, Machines: []MachinePlan{mp}}
+	p := &Plan{FormatVersion: 1, Kind: PlanKind, Options: o, Machines: []MachinePlan{mp}}
 	sess := &Session{Targets: map[string]Target{d.Name: m}, Desired: map[string]*state.Machine{d.Name: d}}
 	c := (&inventory.Cluster{Name: "x"}).Finish()
 	res, err := Apply(ctx, c, p, sess, applyEnv(nil))

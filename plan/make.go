@@ -167,6 +167,9 @@ func Fresh(d *state.Machine, factory []byte) *Snapshot {
 	for _, f := range d.Files {
 		s.Files[f.Path] = FileState{}
 	}
+	if d.ZFSDataset != "" {
+		s.ZFS = map[string]uint64{} // a fresh machine: no dataset yet
+	}
 	if d.Kind == state.KindGateway && factory != nil {
 		s.Files[ConfigXML] = FileState{Exists: true, Digest: digestOf(factory), Content: factory, Mode: 0o644}
 		s.Running = nil

@@ -38,6 +38,7 @@ const (
 	KindPackages = "packages"
 	KindBasejail = "basejail"
 	KindService  = "service"
+	KindZFS      = "zfs"
 )
 
 // Action is one step of a machine's plan.

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/arbo-project/arbo/jail"
 	"github.com/arbo-project/arbo/remote"
 	"github.com/arbo-project/arbo/state"
 )
@@ -53,6 +54,10 @@ type Snapshot struct {
 	Groups      map[string]map[string]int
 	// PF is pf's live state (hosts only; nil offline).
 	PF *PFLive
+	// ZFS is the host's zfs.dataset and its child datasets with their
+	// quotas in bytes (0: none), as `zfs list -p` gives them; empty when
+	// the dataset does not exist, nil on a host without zfs.
+	ZFS map[string]uint64
 }
 
 // Reads returns path → digest ("" when absent) of everything read, plus
@@ -77,6 +82,13 @@ func (s *Snapshot) Reads() map[string]string {
 		}
 		out["pfctl:status"] = st
 		out["pfctl:listing"] = s.PF.Digest
+	}
+	if s.ZFS != nil {
+		var b strings.Builder
+		for _, n := range sortedKeys(s.ZFS) {
+			fmt.Fprintf(&b, "%s\t%d\n", n, s.ZFS[n])
+		}
+		out["zfs:list"] = digestOf([]byte(b.String()))
 	}
 	return out
 }
@@ -230,6 +242,18 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 			}
 			return nil
 		})
+		if d.ZFSDataset != "" {
+			g.Go(func() error {
+				z, err := readZFS(gctx, t, d.ZFSDataset)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				s.ZFS = z
+				mu.Unlock()
+				return nil
+			})
+		}
 		g.Go(func() error {
 			res, err := t.Run(gctx, []string{"/bin/sh", "-c", factsScript}, remote.RunOpts{})
 			if err != nil {
@@ -322,4 +346,33 @@ func parseFacts(out []byte) (running, ifaces map[string]bool, routes map[string]
 		routes[dest] = f[1]
 	}
 	return running, ifaces, routes
+}
+
+// readZFS lists a host's zfs.dataset and its children with their quotas
+// (jail.ZFSListArgs). A dataset that does not exist is an empty map: zfs(8)
+// says "dataset does not exist" and exits 1.
+func readZFS(ctx context.Context, t Target, dataset string) (map[string]uint64, error) {
+	res, err := t.Run(ctx, jail.ZFSListArgs(dataset), remote.RunOpts{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{}
+	if res.Exit != 0 {
+		if bytes.Contains(res.Stderr, []byte("does not exist")) {
+			return out, nil
+		}
+		return nil, fmt.Errorf("zfs list %s exited %d: %s", dataset, res.Exit, strings.TrimSpace(string(res.Stderr)))
+	}
+	for _, l := range strings.Split(string(res.Stdout), "\n") {
+		name, q, ok := strings.Cut(strings.TrimSpace(l), "\t")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(q, 10, 64)
+		if err != nil { // "-" or "none": no quota
+			n = 0
+		}
+		out[name] = n
+	}
+	return out, nil
 }

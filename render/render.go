@@ -85,6 +85,9 @@ func Cluster(c *inventory.Cluster, o Options) ([]state.Machine, error) {
 
 func host(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie []byte) (state.Machine, error) {
 	m := state.Machine{Name: h.Name, Kind: state.KindHost}
+	if h.ZFS != nil {
+		m.ZFSDataset = h.ZFS.Dataset
+	}
 	files, jails, err := jail.Render(c, h, ts)
 	if err != nil {
 		return m, fmt.Errorf("render %s: jails: %w", h.Name, err)

@@ -68,6 +68,11 @@ type Jail struct {
 	Packages   []string `json:"packages,omitempty"` // installed from the host into the jail root
 	StartAfter []string `json:"start_after,omitempty"`
 	Root       string   `json:"root"` // /usr/jails/<name>
+	// ZFS is the jail's dataset on a host with zfs (ezjail's
+	// <parentzfs>/<name>, ezjail-admin:716), Quota its zfs.quota ("" = not
+	// managed by arbo).
+	ZFS   string `json:"zfs,omitempty"`
+	Quota string `json:"zfs_quota,omitempty"`
 }
 
 // Machine is everything one machine must look like.
@@ -78,6 +83,9 @@ type Machine struct {
 	Jails []Jail
 	// Routes the host must have live, as "dest via" pairs, for route add/change.
 	Routes []Route
+	// ZFSDataset is a host's zfs.dataset: the parent of its jails' datasets
+	// (ezjail_jailzfs); "" without zfs.
+	ZFSDataset string
 	// Warnings found while rendering (e.g. gateway interfaces that disagree
 	// with config.xml). Never errors.
 	Warnings []string
