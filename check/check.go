@@ -1,4 +1,4 @@
-// Package check runs the ARBO003–ARBO012 rules of TOPOLOGY.md ("What arbo
+// Package check runs the ARBO003–ARBO016 rules of TOPOLOGY.md ("What arbo
 // check proves") on a loaded topology and reports findings, each naming a
 // machine (or "cluster" for the per-tier and cluster-wide rules), with text,
 // JSON and JUnit views in output.go.
@@ -81,6 +81,8 @@ var Rules = []Rule{
 		Severity: Error, Machines: cluster, Check: checkOpenToAll},
 	{ID: "ARBO015", Title: "live: every machine can be read, pf filters on it, and it runs the rules arbo loaded",
 		Severity: Error, Machines: liveMachines, Check: checkLive},
+	{ID: "ARBO016", Title: "routes aggregate: each host's jails cost every other machine a few static routes, not one per jail",
+		Severity: Warning, Machines: hosts, Check: checkRouteCost},
 }
 
 // RuleByID returns the rule with that ID.

@@ -18,6 +18,7 @@ func (c *Cluster) index() {
 	c.jailByName = map[string]*Jail{}
 	c.flavByName = map[string]*Flavour{}
 	c.tierJails = map[string][]*Jail{}
+	c.routes = &routeCache{}
 	for _, n := range c.Networks {
 		c.netByName[n.Name] = n
 		n.Attached, n.WAN = false, false
@@ -236,54 +237,54 @@ func (c *Cluster) routeVia(from string, to *Host, ok func(netip.Addr) bool) (net
 	return netip.Addr{}, false
 }
 
-// Route is a static route to one host-local jail address.
+// Route is a static route to a peer host's host-local jail addresses: a
+// prefix that covers some of them and no address of anything else.
 type Route struct {
-	Dest netip.Prefix // a single address (/32 or /128)
+	Dest netip.Prefix
 	Via  netip.Addr
 	Host string // the holding host
-	Jail string
 }
 
 // Routes lists the static routes machine needs to reach other hosts'
-// host-local jail addresses, in host and jail declaration order. Addresses
-// that cannot be reached (no shared network) are left out; validation
-// reports them.
+// host-local jail addresses: per peer host (declaration order) its prefixes
+// (address order; see routeTable for how they aggregate). Hosts that cannot
+// be reached (no shared network) are left out; validation reports them.
+// The list grows with the number of peers, not with their jails.
 func (c *Cluster) Routes(machine string) []Route {
 	var out []Route
+	t := c.routeTable()
 	for _, h := range c.Hosts {
-		if h.Name == machine {
+		if h.Name == machine || len(t[h.Name]) == 0 {
 			continue
 		}
 		if _, ok := c.RouteVia(machine, h); !ok {
 			continue
 		}
-		// One next hop per family, asked for once per host.
+		// One next hop per family (a route joins addresses of one family),
+		// asked for once per host.
 		type hop struct {
 			via netip.Addr
 			ok  bool
 		}
 		hops := map[bool]*hop{}
-		for _, j := range h.Jails {
-			for _, a := range j.IPs {
-				if c.JailInterface(h, a) != "lo1" {
-					continue
-				}
-				hp := hops[a.Is4()]
-				if hp == nil {
-					hp = &hop{}
-					hp.via, hp.ok = c.RouteViaFor(machine, h, a)
-					hops[a.Is4()] = hp
-				}
-				if !hp.ok {
-					continue
-				}
-				via := hp.via
-				out = append(out, Route{Dest: netip.PrefixFrom(a, a.BitLen()), Via: via, Host: h.Name, Jail: j.Name})
+		for _, p := range t[h.Name] {
+			hp := hops[p.Addr().Is4()]
+			if hp == nil {
+				hp = &hop{}
+				hp.via, hp.ok = c.RouteViaFor(machine, h, p.Addr())
+				hops[p.Addr().Is4()] = hp
+			}
+			if hp.ok {
+				out = append(out, Route{Dest: p, Via: hp.via, Host: h.Name})
 			}
 		}
 	}
 	return out
 }
+
+// HostPrefixes are the prefixes through which every other machine reaches
+// h's host-local jail addresses.
+func (c *Cluster) HostPrefixes(h *Host) []netip.Prefix { return c.routeTable()[h.Name] }
 
 // WayOut is a host's route to the internet: the device it leaves by and the
 // next hop. ok is false when the host has none (then arbo writes no

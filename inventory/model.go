@@ -69,6 +69,7 @@ type Cluster struct {
 	jailByName map[string]*Jail
 	flavByName map[string]*Flavour
 	tierJails  map[string][]*Jail // declaration order: TierJails is asked per host, per tier
+	routes     *routeCache
 }
 
 // SSH holds connection settings. A zero field means "not set here": the next

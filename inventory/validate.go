@@ -36,7 +36,7 @@ var (
 	gwIfName     = pat(`^(wan|lan|opt[1-9][0-9]{0,2})$`, "pfSense's key: wan, lan or optN")
 	dnsLabel     = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
 	sshHost      = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$`)
-	acceptableID = regexp.MustCompile(`^ARBO0(0[3-9]|1[0-5])$`)
+	acceptableID = regexp.MustCompile(`^ARBO0(0[3-9]|1[0-6])$`)
 )
 
 var ezjailReserved = map[string]bool{"basejail": true, "newjail": true, "fulljail": true,
@@ -860,7 +860,7 @@ func (v *validator) accept() {
 		case a.ID == "ARBO001" || a.ID == "ARBO002":
 			v.at(p+".id", a.Pos, "%s cannot be accepted: it is a load error", a.ID)
 		case !acceptableID.MatchString(a.ID):
-			v.at(p+".id", a.Pos, "id %q: expected a check ID from ARBO003 to ARBO015", a.ID)
+			v.at(p+".id", a.Pos, "id %q: expected a check ID from ARBO003 to ARBO016", a.ID)
 		case a.Subject == "" && subjectRequired[a.ID] && !v.reported(p+".subject"):
 			v.at(p, a.Pos, "accepting %s needs a subject: the tier, jail or tier/service it is about (as the finding names it); a data exposure is never waived for a whole cluster", a.ID)
 		}

@@ -274,13 +274,13 @@ func jailConf(c *inventory.Cluster, h *inventory.Host, j *inventory.Jail) (JailC
 
 var rcName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// RouteName is the static_routes name of the route to jail's n-th routed
-// address (n from 0): arbo_<safename>, then arbo_<safename>_2, _3 …
-func RouteName(jail string, n int) string {
+// RouteName is the static_routes name of the n-th route (n from 0) to the
+// jails of peer host: arbo_<safename>, then arbo_<safename>_2, _3 …
+func RouteName(host string, n int) string {
 	if n == 0 {
-		return "arbo_" + inventory.SafeName(jail)
+		return "arbo_" + inventory.SafeName(host)
 	}
-	return fmt.Sprintf("arbo_%s_%d", inventory.SafeName(jail), n+1)
+	return fmt.Sprintf("arbo_%s_%d", inventory.SafeName(host), n+1)
 }
 
 // LiveRoutes are the static routes of h as dest/via pairs, for bringing
@@ -328,12 +328,16 @@ func RCConfVars(c *inventory.Cluster, h *inventory.Host) ([]Var, error) {
 	var v4vars, v6vars []Var
 	seen := map[string]int{}
 	for _, r := range c.Routes(h.Name) {
-		name := RouteName(r.Jail, seen[r.Jail])
-		seen[r.Jail]++
+		name := RouteName(r.Host, seen[r.Host])
+		seen[r.Host]++
 		if r.Dest.Addr().Is4() != r.Via.Is4() {
-			return nil, fmt.Errorf("host %s: route to %s (jail %s) via %s: address families differ", h.Name, r.Dest, r.Jail, r.Via)
+			return nil, fmt.Errorf("host %s: route to %s (jails of host %s) via %s: address families differ", h.Name, r.Dest, r.Host, r.Via)
 		}
-		args := "-host " + r.Dest.Addr().String() + " " + r.Via.String()
+		// route(8) syntax as rc.d/routing passes it (`route add $args`).
+		args := "-net " + r.Dest.String() + " " + r.Via.String()
+		if r.Dest.IsSingleIP() {
+			args = "-host " + r.Dest.Addr().String() + " " + r.Via.String()
+		}
 		if r.Dest.Addr().Is4() {
 			v4 = append(v4, name)
 			v4vars = append(v4vars, Var{Name: "route_" + name, Value: args})
@@ -344,7 +348,7 @@ func RCConfVars(c *inventory.Cluster, h *inventory.Host) ([]Var, error) {
 	}
 	if len(v4) > 0 {
 		vars = append(vars, Var{Name: "static_routes", Value: strings.Join(v4, " "),
-			Comment: "other hosts' host-local jail addresses, through those hosts"})
+			Comment: "other hosts' host-local jail addresses, one block per host where they aggregate, through those hosts"})
 		vars = append(vars, v4vars...)
 	}
 	if len(v6) > 0 {

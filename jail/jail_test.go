@@ -207,11 +207,13 @@ gateway:
 			yaml: base + gateway + twoHosts,
 			host: "h1",
 			want: map[string]string{
-				"defaultrouter":          "192.168.1.1",
-				"cloned_interfaces":      "lo1",
-				"static_routes":          "arbo_a_2 arbo_a_2_2",
-				"route_arbo_a_2":         "-host 10.1.1.12 192.168.2.12",
-				"route_arbo_a_2_2":       "-host 10.1.1.22 192.168.2.12",
+				"defaultrouter":     "192.168.1.1",
+				"cloned_interfaces": "lo1",
+				// h1's a-1 at 10.1.1.11 sits between h2's two addresses:
+				// they cannot share a prefix, so each keeps a host route.
+				"static_routes":          "arbo_h2 arbo_h2_2",
+				"route_arbo_h2":          "-host 10.1.1.12 192.168.2.12",
+				"route_arbo_h2_2":        "-host 10.1.1.22 192.168.2.12",
 				"ezjail_enable":          "YES",
 				"pf_enable":              "YES",
 				"pflog_enable":           "YES",

@@ -574,7 +574,7 @@ func (m *merger) routes() error {
 		routes = append(routes, elem("route",
 			leaf("network", r.Dest.String()),
 			leaf("gateway", name),
-			leaf("descr", m.descr("route", r.Dest.String()+":"+r.Jail)),
+			leaf("descr", m.descr("route", r.Dest.String()+":"+r.Host)),
 		))
 	}
 	owned := m.owns("descr")

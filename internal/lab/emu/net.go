@@ -431,9 +431,14 @@ func netstatCmd(e *env, args []string) int {
 	fmt.Fprintln(e.stdout, "Routing tables\n\nInternet:")
 	fmt.Fprintf(e.stdout, "%-18s %-18s %-9s %s\n", "Destination", "Gateway", "Flags", "Netif Expire")
 	for _, r := range rs {
+		// netstat prints a host route as the bare address (routename) and a
+		// network as address/length (netname4: inet_ntop, then domask's
+		// "/%d"; usr.bin/netstat/route.c in FreeBSD 14).
 		d := r.dest.String()
 		if r.dest.Bits() == 0 {
 			d = "default"
+		} else if r.dest.IsSingleIP() {
+			d = r.dest.Addr().String()
 		}
 		fmt.Fprintf(e.stdout, "%-18s %-18s %-9s %s\n", d, r.gw, "UGS", "")
 	}
