@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/policy"
@@ -79,6 +80,8 @@ var Rules = []Rule{
 		Severity: Error, Machines: hosts, Check: checkOwnHost},
 	{ID: "ARBO013", Title: "no management network and no service source is the whole internet (0.0.0.0/0, ::/0)",
 		Severity: Error, Machines: cluster, Check: checkOpenToAll},
+	{ID: "ARBO014", Title: "Erlang TLS distribution: the cluster CA and every node certificate exist, match their node and have not expired",
+		Severity: Error, Machines: tlsCluster, Check: checkErlangTLS},
 	{ID: "ARBO015", Title: "live: every machine can be read, pf filters on it, and it runs the rules arbo loaded",
 		Severity: Error, Machines: liveMachines, Check: checkLive},
 	{ID: "ARBO016", Title: "routes aggregate: each host's jails cost every other machine a few static routes, not one per jail",
@@ -131,6 +134,9 @@ type Options struct {
 	// Strict raises the rules that have a Strict severity (ARBO008, ARBO009)
 	// to it.
 	Strict bool
+	// Now is the time certificates are judged at (ARBO014); zero: the
+	// clock.
+	Now time.Time
 	// Rulesets gives a machine's firewall as it is (rendered or live); a
 	// machine absent here is judged on the topology's own policy.
 	Rulesets map[string]Ruleset
@@ -207,7 +213,11 @@ func Run(c *inventory.Cluster, o Options) *Report {
 		byMachine := map[string][]Finding{}
 		for _, f := range rule.Check(x) {
 			f.ID = rule.ID
-			f.Severity = sev
+			// A rule may lower a finding below its own severity (ARBO014:
+			// a certificate near its end is a warning); --strict raises it.
+			if f.Severity == "" || o.Strict {
+				f.Severity = sev
+			}
 			accept(c, &f)
 			byMachine[f.Machine] = append(byMachine[f.Machine], f)
 			rep.Findings = append(rep.Findings, f)

@@ -17,6 +17,7 @@ import (
 	"github.com/arbo-project/arbo/check"
 	"github.com/arbo-project/arbo/check/live"
 	"github.com/arbo-project/arbo/dns"
+	"github.com/arbo-project/arbo/erlang/tlsca"
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/pfsense"
 	"github.com/arbo-project/arbo/plan"
@@ -88,6 +89,13 @@ func renderer(c *inventory.Cluster, o Options) (plan.RenderFunc, error) {
 			return nil, err
 		}
 		ro.Cookie = cookie
+	}
+	if c.Erlang != nil && c.Erlang.TLS {
+		if o.Plan.Offline {
+			ro.TLSMissing = true
+		} else if ro.TLS, err = tlsca.Load(c); err != nil {
+			return nil, err
+		}
 	}
 	rev := revisionTime(o) // once: every render of this run stamps the same time
 	return func(base []byte) ([]state.Machine, error) {
@@ -276,6 +284,11 @@ func Render(file string, o RenderOptions) ([]state.Machine, []string, error) {
 		return nil, nil, err
 	}
 	ro := render.Options{Templates: ts, Cookie: cookie, Revision: revisionTime(Options{Getenv: o.Getenv, Now: o.Now})}
+	if c.Erlang != nil && c.Erlang.TLS {
+		if ro.TLS, err = tlsca.Load(c); err != nil {
+			return nil, nil, err
+		}
+	}
 	if o.PfSenseBase != "" {
 		b, err := os.ReadFile(o.PfSenseBase)
 		if err != nil {

@@ -62,12 +62,18 @@ func TestErlangCluster(t *testing.T) {
 		{"single-host", filepath.Join("..", "examples", "single-host", "topology.yaml")},
 		{"three-hosts", filepath.Join("testdata", "erl-three", "topology.yaml")},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			start := time.Now()
-			testErlangCluster(t, tc.topo)
-			t.Logf("%s: %v", tc.name, time.Since(start).Round(time.Millisecond))
-		})
+		for _, tls := range []bool{false, true} {
+			name := tc.name
+			if tls {
+				name += "-tls"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				start := time.Now()
+				testErlangCluster(t, tc.topo, tls)
+				t.Logf("%s: %v", name, time.Since(start).Round(time.Millisecond))
+			})
+		}
 	}
 }
 
@@ -84,6 +90,10 @@ func erlClusterRequirements() error {
 			return fmt.Errorf("no %s: install the Debian package %s", p.bin, p.pkg)
 		}
 	}
+	// TLS distribution is OTP's ssl application, a package of its own.
+	if exec.Command("erl", "-noshell", "-eval", `halt(case code:which(inet_tls_dist) of non_existing -> 1; _ -> 0 end)`).Run() != nil {
+		return fmt.Errorf("no inet_tls_dist: install the Debian package erlang-ssl")
+	}
 	return nil
 }
 
@@ -95,13 +105,14 @@ type erlNode struct {
 	name   string   // RELEASE_NODE
 	cookie string   // RELEASE_COOKIE
 	env    []string // every variable of the env file, NAME=value
-	vmArgs string   // path of the rendered vm.args
+	vmArgs string   // path of vm.args in the jail
+	root   string   // the jail's rendered root
 	hidden bool
 	ns     *netns
 	node   *proc
 }
 
-func testErlangCluster(t *testing.T, example string) {
+func testErlangCluster(t *testing.T, example string, tls bool) {
 	c, err := inventory.Load(example)
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +130,9 @@ func testErlangCluster(t *testing.T, example string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tls {
+		b = withTLS(t, b)
+	}
 	topo := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(topo, b, 0o644); err != nil {
 		t.Fatal(err)
@@ -130,6 +144,13 @@ func testErlangCluster(t *testing.T, example string) {
 	}
 	if err := os.WriteFile(cookiePath, []byte(cookie+"\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if tls {
+		// What a user runs: the CA and every node's certificate.
+		o, err := exec.Command(arboBin, "erlang", "ca", "init", topo).CombinedOutput()
+		if err != nil || !strings.Contains(string(o), "Created the cluster CA") || strings.Contains(string(o), "PRIVATE KEY") {
+			t.Fatalf("arbo erlang ca init: %v\n%s", err, o)
+		}
 	}
 	out := filepath.Join(dir, "out")
 	if o, err := exec.Command(arboBin, "render", topo, "-o", out).CombinedOutput(); err != nil {
@@ -160,8 +181,8 @@ func testErlangCluster(t *testing.T, example string) {
 			root := filepath.Join(out, h.Name, jail.Root(j.Name))
 			env, vars := readEnvFile(t, filepath.Join(root, erlang.EnvPath))
 			n := &erlNode{jail: j, host: h.Name, addr: c.TierAddr(j), name: env["RELEASE_NODE"],
-				cookie: env["RELEASE_COOKIE"], env: vars, vmArgs: filepath.Join(root, erlang.VMArgsPath),
-				hidden: c.IsHiddenTier(j.Tier)}
+				cookie: env["RELEASE_COOKIE"], env: vars, vmArgs: erlang.VMArgsPath,
+				hidden: c.IsHiddenTier(j.Tier), root: root}
 			if env["RELEASE_DISTRIBUTION"] != "name" {
 				t.Errorf("%s: RELEASE_DISTRIBUTION=%q, want name (long names)", j.Name, env["RELEASE_DISTRIBUTION"])
 			}
@@ -178,6 +199,7 @@ func testErlangCluster(t *testing.T, example string) {
 			n.ns = newNetns(t, ctx, j.Name)
 			plug(n.ns, n.addr)
 			n.ns.bind(t, filepath.Join(root, "etc", "resolv.conf"), "/etc/resolv.conf")
+			n.ns.bind(t, filepath.Join(root, "usr", "local", "etc"), "/usr/local/etc")
 			nodes = append(nodes, n)
 		}
 	}
@@ -234,6 +256,11 @@ func testErlangCluster(t *testing.T, example string) {
 		if got, want := f["hidden"], strings.Join(wantHidden, ","); got != want {
 			t.Errorf("%s: nodes(hidden) = [%s], want [%s]", n.name, got, want)
 		}
+		// The distribution controllers: ssl's processes with TLS, ports of
+		// the plain-text driver without.
+		if want := map[bool]string{false: "port", true: "pid"}[tls]; f["ctrl"] != want {
+			t.Errorf("%s: distribution controllers %q, want all %s (tls=%v)", n.name, f["ctrl"], want, tls)
+		}
 		port, err := strconv.Atoi(f["port"])
 		if err != nil || port < c.Erlang.DistPorts.Min || port > c.Erlang.DistPorts.Max {
 			t.Errorf("%s: distribution listens on port %q, outside dist_ports %d-%d", n.name, f["port"], c.Erlang.DistPorts.Min, c.Erlang.DistPorts.Max)
@@ -266,6 +293,20 @@ func testErlangCluster(t *testing.T, example string) {
 	for _, p := range peers {
 		if !strings.Contains(line, p+"=pang") {
 			t.Errorf("a node with another cookie reached %s: %s", p, line)
+		}
+	}
+	if tls {
+		erlTLSRefusals(t, ctx, c, first, peers, dir)
+	} else {
+		// The control for the TLS run's refusal of plain-text distribution:
+		// without TLS, such a node with the cookie does join.
+		host := strings.SplitN(first.name, "@", 2)[1]
+		p := first.ns.erl(t, ctx, "plain@"+host, first.cookie, "", erlIntruder, "ARBO_TEST_PEERS="+strings.Join(peers, ","))
+		line := p.wait(t, "arbo-pings ", 30*time.Second)
+		for _, peer := range peers {
+			if !strings.Contains(line, peer+"=pong") {
+				t.Errorf("a plain-text node with the cookie did not reach %s in a cluster without TLS: %s", peer, line)
+			}
 		}
 	}
 	if t.Failed() {
@@ -422,7 +463,8 @@ func startUnbound(t *testing.T, ctx context.Context, c *inventory.Cluster, name 
 // answer (the address, or with node_host: fqdn the answer's PTR name),
 // ping them until every node the test waits for is connected; then report
 // the discovered nodes, nodes(), nodes(hidden), the node's own distribution
-// port (from its epmd) and both ports of each TCP connection; then, each
+// port (from its epmd), both ports of each TCP connection and the kinds of
+// its distribution controllers (pid: TLS, port: plain TCP); then, each
 // time it changes, the count of discovered nodes it sees (itself included)
 // and whether that meets ARBO_CONSENSUS.
 const erlDiscovery = `
@@ -457,8 +499,9 @@ Peers = Loop(200),
 Conns = [integer_to_list(L) ++ ":" ++ integer_to_list(R)
          || S <- erlang:ports(), erlang:port_info(S, name) =:= {name, "tcp_inet"},
             {ok, {_, L}} <- [inet:sockname(S)], {ok, {_, R}} <- [inet:peername(S)]],
-io:format("arbo-result dns=~s visible=~s hidden=~s port=~p conns=~s~n",
-          [Join(Peers), Join(nodes()), Join(nodes(hidden)), Port, lists:join(",", Conns)]),
+Ctrl = lists:usort([if is_pid(C) -> pid; is_port(C) -> port end || {_, C} <- erlang:system_info(dist_ctrl)]),
+io:format("arbo-result dns=~s visible=~s hidden=~s port=~p conns=~s ctrl=~s~n",
+          [Join(Peers), Join(nodes()), Join(nodes(hidden)), Port, lists:join(",", Conns), lists:join(",", [atom_to_list(X) || X <- Ctrl])]),
 Count = fun C(Last) ->
     Seen = length([X || X <- [node() | nodes(connected)], lists:member(X, Peers)]),
     Seen =/= Last andalso io:format("arbo-count ~p quorum=~p~n", [Seen, Seen >= Consensus]),
@@ -466,6 +509,78 @@ Count = fun C(Last) ->
 end,
 Count(-1).
 `
+
+// withTLS sets erlang.tls: true in a topology's erlang: block (two-space
+// indentation, as every topology of this test has).
+func withTLS(t *testing.T, b []byte) []byte {
+	t.Helper()
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if l == "erlang:" {
+			return []byte(strings.Join(slices.Insert(lines, i+1, "  tls: true"), "\n"))
+		}
+	}
+	t.Fatal("no erlang: block")
+	return nil
+}
+
+// erlTLSRefusals proves, in the namespace of the node first, that the TLS
+// cluster refuses a node whose certificate is not the cluster CA's (it
+// trusts the cluster CA, has the right cookie and a certificate naming the
+// right host, from another CA made by arbo for a copy of the topology), and
+// a node speaking plain-text distribution with the right cookie: every
+// discovery node answers pang to both.
+func erlTLSRefusals(t *testing.T, ctx context.Context, c *inventory.Cluster, first *erlNode, peers []string, dir string) {
+	t.Helper()
+	// Another CA, and certificates for the same node names.
+	odir := filepath.Join(dir, "other")
+	if err := os.MkdirAll(filepath.Join(odir, filepath.Dir(c.Erlang.CookieFile)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	topo, _ := os.ReadFile(filepath.Join(dir, "topology.yaml"))
+	if err := os.WriteFile(filepath.Join(odir, "topology.yaml"), topo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := exec.Command(arboBin, "erlang", "ca", "init", filepath.Join(odir, "topology.yaml")).CombinedOutput(); err != nil {
+		t.Fatalf("another CA: %v\n%s", err, o)
+	}
+	// The rogue's /usr/local/etc: the jail's files, but the node
+	// certificate and key of the other CA.
+	etc := filepath.Join(dir, "rogue-etc")
+	if o, err := exec.Command("cp", "-a", filepath.Join(first.root, "usr", "local", "etc"), etc).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, o)
+	}
+	otls := filepath.Join(odir, filepath.Dir(c.Erlang.CookieFile), "erlang-tls")
+	for src, dst := range map[string]string{first.jail.Name + ".pem": "dist.pem", first.jail.Name + ".key": "dist.key"} {
+		b, err := os.ReadFile(filepath.Join(otls, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(etc, "arbo", dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rogue := first.ns.newMountns(t, ctx, first.jail.Name+"-rogue")
+	rogue.bind(t, filepath.Join(first.root, "etc", "resolv.conf"), "/etc/resolv.conf")
+	rogue.bind(t, etc, "/usr/local/etc")
+	host := strings.SplitN(first.name, "@", 2)[1]
+	for _, tc := range []struct {
+		name   string
+		ns     *netns
+		vmArgs string
+	}{
+		{"rogue", rogue, erlang.VMArgsPath}, // TLS, a certificate of another CA
+		{"plain", first.ns, ""},             // plain-text distribution
+	} {
+		p := tc.ns.erl(t, ctx, tc.name+"@"+host, first.cookie, tc.vmArgs, erlIntruder, "ARBO_TEST_PEERS="+strings.Join(peers, ","))
+		line := p.wait(t, "arbo-pings ", 30*time.Second)
+		for _, peer := range peers {
+			if !strings.Contains(line, peer+"=pang") {
+				t.Errorf("a %s node reached %s: %s", tc.name, peer, line)
+			}
+		}
+	}
+}
 
 // erlIntruder pings every discovery node and reports pong or pang.
 const erlIntruder = `
@@ -521,22 +636,36 @@ type netns struct {
 
 func newNetns(t *testing.T, ctx context.Context, name string) *netns {
 	t.Helper()
-	p := startProc(t, ctx, name+"/ns", nil, "unshare", "--net", "--mount", "--propagation", "private", "sleep", "600")
+	ns := holdNamespaces(t, ctx, name, "net", "unshare", "--net", "--mount", "--propagation", "private", "sleep", "600")
+	ns.ip(t, "link", "set", "lo", "up")
+	return ns
+}
+
+// newMountns is a mount namespace of its own inside of's network namespace:
+// another process of the same jail, with files of its own.
+func (of *netns) newMountns(t *testing.T, ctx context.Context, name string) *netns {
+	t.Helper()
+	return holdNamespaces(t, ctx, name, "mnt", "nsenter", "-t", strconv.Itoa(of.pid), "-n", "--",
+		"unshare", "--mount", "--propagation", "private", "sleep", "600")
+}
+
+// holdNamespaces starts the sleeping holder (nsenter and unshare exec, so
+// the pid stays) and waits until its kind of namespace differs from ours.
+func holdNamespaces(t *testing.T, ctx context.Context, name, kind string, args ...string) *netns {
+	t.Helper()
+	p := startProc(t, ctx, name+"/ns", nil, args...)
 	ns := &netns{name: name, pid: p.cmd.Process.Pid}
-	// unshare execs sleep after unshare(2): wait for the namespace to differ.
-	self, _ := os.Readlink("/proc/self/ns/net")
+	self, _ := os.Readlink("/proc/self/ns/" + kind)
 	for i := 0; ; i++ {
-		l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", ns.pid))
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", ns.pid, kind))
 		if err == nil && l != self {
-			break
+			return ns
 		}
 		if i > 200 {
 			t.Fatalf("%s: namespace not created", name)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	ns.ip(t, "link", "set", "lo", "up")
-	return ns
 }
 
 func (ns *netns) enter(args ...string) []string {
@@ -597,13 +726,18 @@ func (ns *netns) epmd(t *testing.T, ctx context.Context) {
 	}
 }
 
-// erl starts a node as a release would: arbo's vm.args with -args_file,
-// the name and cookie of arbo's env file.
+// erl starts a node as a release would: arbo's vm.args with -args_file
+// (its path in the jail: the namespace has the jail's /usr/local/etc), the
+// name and cookie of arbo's env file. Without vm.args, a node of Erlang's
+// defaults (plain-text distribution).
 func (ns *netns) erl(t *testing.T, ctx context.Context, name, cookie, vmArgs, eval string, env ...string) *proc {
 	t.Helper()
-	return startProc(t, ctx, ns.name+"/"+name, append(os.Environ(), env...), ns.enter(
-		"erl", "-noshell", "-start_epmd", "false", "-args_file", vmArgs,
-		"-name", name, "-setcookie", cookie, "-eval", eval)...)
+	args := []string{"erl", "-noshell", "-start_epmd", "false"}
+	if vmArgs != "" {
+		args = append(args, "-args_file", vmArgs)
+	}
+	args = append(args, "-name", name, "-setcookie", cookie, "-eval", eval)
+	return startProc(t, ctx, ns.name+"/"+name, append(os.Environ(), env...), ns.enter(args...)...)
 }
 
 // proc is a child process whose output lines the test waits on.

@@ -24,6 +24,13 @@ const (
 	EnvPath     = Dir + "/env"
 	CookieName  = ".erlang.cookie"
 	DefaultUser = "root"
+
+	// With erlang.tls: the options file of -ssl_dist_optfile and the PEM
+	// files it names (sensitive, 0600, owned by erlang.user).
+	SSLDistConfPath = Dir + "/ssl_dist.conf"
+	DistCAPath      = Dir + "/dist-ca.pem"
+	DistCertPath    = Dir + "/dist.pem"
+	DistKeyPath     = Dir + "/dist.key"
 )
 
 // VMArgsData is what vm.args.tmpl receives.
@@ -37,7 +44,11 @@ type VMArgsData struct {
 	DistMin  int  // inet_dist_listen_min
 	DistMax  int  // inet_dist_listen_max
 	Hidden   bool // the tier is in erlang.hidden
-	IPv6     bool // the node address is IPv6: -proto_dist inet6_tcp
+	IPv6     bool // the node address is IPv6: -proto_dist inet6_tcp (inet6_tls with TLS)
+	// TLS is erlang.tls: -proto_dist inet_tls and -ssl_dist_optfile
+	// SSLDistConf (inside the jail).
+	TLS         bool
+	SSLDistConf string
 }
 
 // EnvData is what erlang-env.tmpl receives. Values are written in single
@@ -144,6 +155,7 @@ func Render(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie [
 			Cluster: c.Name, Jail: j.Name, Tier: j.Tier,
 			DistMin: e.DistPorts.Min, DistMax: e.DistPorts.Max,
 			Hidden: c.IsHiddenTier(j.Tier), IPv6: addr.Is6() && !addr.Is4In6(),
+			TLS: e.TLS, SSLDistConf: SSLDistConfPath,
 		}
 		b, err := ts.Execute("vm.args.tmpl", vm)
 		if err != nil {
@@ -180,4 +192,73 @@ func Render(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie [
 			Content: append([]byte(nil), ck...), Sensitive: true, Jail: j.Name, Reload: reload, Source: "erlang.cookie_file", From: e.CookieFile})
 	}
 	return files, nil
+}
+
+// TLSFiles are one node's TLS material, PEM encoded: the cluster CA's
+// certificate, the node's certificate and its key.
+type TLSFiles struct {
+	CA, Cert, Key []byte
+}
+
+// SSLDistData is what ssl_dist.conf.tmpl receives.
+type SSLDistData struct {
+	Path     string // on the host
+	JailPath string // inside the jail
+	Cluster  string
+	Jail     string
+	Node     string // RELEASE_NODE
+	CACert   string // inside the jail: DistCAPath
+	Cert     string // DistCertPath
+	Key      string // DistKeyPath
+}
+
+// RenderTLS returns, with erlang.tls, the TLS distribution files of every
+// Erlang jail on h: ssl_dist.conf, and the CA certificate, the node's
+// certificate and key from files (by jail name), which are sensitive and
+// mode 0600. The caller has checked that each certificate names its node
+// (package tlsca).
+func RenderTLS(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, files map[string]TLSFiles) ([]state.File, error) {
+	e := c.Erlang
+	if e == nil || !e.TLS {
+		return nil, nil
+	}
+	user := e.User
+	if user == "" {
+		user = DefaultUser
+	}
+	var out []state.File
+	for _, j := range h.Jails {
+		if !c.IsErlangTier(j.Tier) {
+			continue
+		}
+		tf, ok := files[j.Name]
+		if !ok {
+			return nil, fmt.Errorf("host %s: jail %s: no TLS certificate was read for this node", h.Name, j.Name)
+		}
+		root := jail.Root(j.Name)
+		var reload []state.Reload
+		if e.Service != "" {
+			reload = []state.Reload{{Kind: state.ReloadErlang, Target: j.Name}}
+		}
+		d := SSLDistData{Path: root + SSLDistConfPath, JailPath: SSLDistConfPath, Cluster: c.Name, Jail: j.Name,
+			Node: e.Basename + "@" + NodeHost(c, j), CACert: DistCAPath, Cert: DistCertPath, Key: DistKeyPath}
+		b, err := ts.Execute("ssl_dist.conf.tmpl", d)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: jail %s: ssl_dist.conf: %w", h.Name, j.Name, err)
+		}
+		out = append(out, state.File{Path: d.Path, Mode: 0o644, Owner: "root", Group: "wheel",
+			Content: b, Jail: j.Name, Reload: reload, Source: "ssl_dist.conf.tmpl"})
+		for _, f := range []struct {
+			path, source string
+			content      []byte
+		}{
+			{DistCAPath, "erlang.tls", tf.CA},
+			{DistCertPath, "erlang.tls", tf.Cert},
+			{DistKeyPath, "erlang.tls", tf.Key},
+		} {
+			out = append(out, state.File{Path: root + f.path, Mode: 0o600, Owner: user, Group: "wheel",
+				Content: append([]byte(nil), f.content...), Sensitive: true, Jail: j.Name, Reload: reload, Source: f.source})
+		}
+	}
+	return out, nil
 }

@@ -183,3 +183,87 @@ func TestBadCookieIsAnError(t *testing.T) {
 		t.Errorf("want an error naming the cookie file, got %v", err)
 	}
 }
+
+func TestTLS(t *testing.T) {
+	c := golden.Example(t, "arboreus")
+	c.Erlang.TLS = true
+	c.Erlang.User = "app"
+	h := c.Host("server1")
+	files, err := Render(c, h, templates.Default(), []byte(testCookie))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := string(files[0].Content)
+	if !strings.Contains(vm, "\n-proto_dist inet_tls\n-ssl_dist_optfile /usr/local/etc/arbo/ssl_dist.conf\n") || strings.Contains(vm, "inet6") {
+		t.Errorf("vm.args with tls:\n%s", vm)
+	}
+	if _, err := RenderTLS(c, h, templates.Default(), nil); err == nil || !strings.Contains(err.Error(), "app1") {
+		t.Errorf("no material: %v", err)
+	}
+	tf := map[string]TLSFiles{}
+	for _, j := range []string{"app1", "db1"} {
+		tf[j] = TLSFiles{CA: []byte("CA\n"), Cert: []byte("CERT " + j + "\n"), Key: []byte("KEY " + j + "\n")}
+	}
+	out, err := RenderTLS(c, h, templates.Default(), tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta bytes.Buffer
+	for _, f := range out {
+		fmt.Fprintf(&meta, "%s mode=%04o owner=%s:%s jail=%q sensitive=%v source=%s\n", f.Path, f.Mode, f.Owner, f.Group, f.Jail, f.Sensitive, f.Source)
+		switch filepath.Base(f.Path) {
+		case "ssl_dist.conf":
+			golden.Check(t, filepath.Join("tls", f.Path), f.Content)
+			for _, want := range []string{"{verify, verify_peer}", "{fail_if_no_peer_cert, true}", `{cacertfile, "/usr/local/etc/arbo/dist-ca.pem"}`} {
+				if !strings.Contains(string(f.Content), want) {
+					t.Errorf("%s lacks %s", f.Path, want)
+				}
+			}
+		default:
+			if !f.Sensitive || f.Mode != 0o600 || f.Owner != "app" {
+				t.Errorf("%s: sensitive %v mode %04o owner %s", f.Path, f.Sensitive, f.Mode, f.Owner)
+			}
+		}
+	}
+	golden.Check(t, filepath.Join("tls", "files.txt"), meta.Bytes())
+	if len(out) != 8 {
+		t.Errorf("want 4 files for each of 2 jails, got %d", len(out))
+	}
+	if key := out[3]; string(key.Content) != "KEY app1\n" || key.Path != "/usr/jails/app1/usr/local/etc/arbo/dist.key" {
+		t.Errorf("app1 key file: %s %q", key.Path, key.Content)
+	}
+
+	c.Erlang.TLS = false
+	if out, err := RenderTLS(c, h, templates.Default(), tf); err != nil || out != nil {
+		t.Errorf("without tls: %v %v", out, err)
+	}
+}
+
+func TestTLSIPv6(t *testing.T) {
+	c, err := inventory.Parse("t.yaml", []byte(`
+version: 1
+cluster: t
+domain: t.internal
+networks:
+  lan: { cidr: 192.168.1.0/24 }
+  app: { cidr: "fd00:1::/64" }
+tiers:
+  app: { role: app, network: app }
+erlang: { tiers: [app], basename: t, dist_ports: 9100-9101, cookie_file: c, discovery: app, consensus: 1, tls: true }
+hosts:
+  - name: h1
+    ssh: { address: 192.168.1.11 }
+    interfaces: [{ device: em0, network: lan, address: 192.168.1.11 }]
+    jails: [{ name: a1, tier: app, ip: "fd00:1::11" }]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Render(c, c.Host("h1"), templates.Default(), []byte(testCookie))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm := string(files[0].Content); !strings.Contains(vm, "\n-proto_dist inet6_tls\n") || strings.Contains(vm, "inet6_tcp") {
+		t.Errorf("vm.args: %s", vm)
+	}
+}

@@ -237,6 +237,7 @@ type Erlang struct {
 	Hidden         []string
 	Consensus      int
 	Service        string
+	TLS            bool // distribution over TLS (inet_tls_dist) with the cluster CA
 	Pos            Pos
 }
 

@@ -35,6 +35,10 @@ const ConfigXML = "/cf/conf/config.xml"
 // Sensitive; they must never be applied, and the manifest says so.
 const PlaceholderCookie = "ARBO_COOKIE_NOT_READ"
 
+// PlaceholderTLS stands in for the TLS distribution certificates and keys
+// when they were not read, as PlaceholderCookie does for the cookie.
+const PlaceholderTLS = "ARBO_TLS_NOT_READ"
+
 // Options are what Cluster needs beyond the topology.
 type Options struct {
 	// Templates is the template set (--templates DIR); nil means the
@@ -47,6 +51,11 @@ type Options struct {
 	Cookie []byte
 	// CookieMissing renders PlaceholderCookie instead of Cookie.
 	CookieMissing bool
+	// TLS holds, with erlang.tls, each Erlang jail's CA certificate, node
+	// certificate and key (tlsca.Load), by jail name.
+	TLS map[string]erlang.TLSFiles
+	// TLSMissing renders PlaceholderTLS instead of TLS (offline).
+	TLSMissing bool
 	// Revision stamps config.xml's <revision> when the merge changes
 	// something; the CLI takes it from SOURCE_DATE_EPOCH, else the clock.
 	// Zero leaves <revision> alone.
@@ -64,9 +73,17 @@ func Cluster(c *inventory.Cluster, o Options) ([]state.Machine, error) {
 	if o.CookieMissing {
 		cookie = []byte(PlaceholderCookie)
 	}
+	tls := o.TLS
+	if o.TLSMissing && c.Erlang != nil {
+		tls = map[string]erlang.TLSFiles{}
+		for _, j := range c.ErlangJails() {
+			p := []byte(PlaceholderTLS)
+			tls[j.Name] = erlang.TLSFiles{CA: p, Cert: p, Key: p}
+		}
+	}
 	var out []state.Machine
 	for _, h := range c.Hosts {
-		m, err := host(c, h, ts, cookie)
+		m, err := host(c, h, ts, cookie, tls)
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +100,7 @@ func Cluster(c *inventory.Cluster, o Options) ([]state.Machine, error) {
 	return out, nil
 }
 
-func host(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie []byte) (state.Machine, error) {
+func host(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie []byte, tls map[string]erlang.TLSFiles) (state.Machine, error) {
 	m := state.Machine{Name: h.Name, Kind: state.KindHost}
 	if h.ZFS != nil {
 		m.ZFSDataset = h.ZFS.Dataset
@@ -98,6 +115,11 @@ func host(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie []b
 		return m, fmt.Errorf("render %s: erlang: %w", h.Name, err)
 	}
 	m.Files = append(m.Files, ef...)
+	tf, err := erlang.RenderTLS(c, h, ts, tls)
+	if err != nil {
+		return m, fmt.Errorf("render %s: erlang: %w", h.Name, err)
+	}
+	m.Files = append(m.Files, tf...)
 	df, err := dns.RenderResolver(c, h, ts)
 	if err != nil {
 		return m, fmt.Errorf("render %s: dns: %w", h.Name, err)

@@ -27,12 +27,14 @@ func newCheckCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Prove the design safe: tiers apart, data never exposed, no single point of failure",
-		Long: `check runs the rules ARBO003-ARBO012 on a topology: app and data tiers on
+		Long: `check runs the rules ARBO003-ARBO015 on a topology: app and data tiers on
 different networks on every host, the firewall denying every flow between
 tiers that no service allows, data never reachable from outside, Erlang
 ports only between Erlang tiers, management SSH always open, enough
-jails on enough hosts to survive the loss of one, and no jail reaching its
-own host unless the topology allows it. The firewall rules are
+jails on enough hosts to survive the loss of one, no jail reaching its
+own host unless the topology allows it, and with erlang.tls the cluster CA
+and every node certificate present, matching and not expired (ARBO014).
+The firewall rules are
 judged on each host's rendered /etc/pf.conf (with --templates overrides),
 parsed; a rendered file arbo cannot parse is an error (exit 1).
 

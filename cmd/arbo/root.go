@@ -60,6 +60,7 @@ pfSense gateway and the Erlang cluster inside the jails.
 		newGraphCommand(g),
 		newCompletionCommand(g),
 		newManCommand(g),
+		newErlangCommand(g),
 	)
 	return cmd
 }
