@@ -23,7 +23,8 @@ func (e *env) sh(machine, command string) string {
 }
 
 // TestLiveDrift (issue 13): after an apply, pf disabled, a ruleset loaded
-// by hand, a route removed and a jail stopped are each caught by plan
+// by hand, a route removed, a jail stopped and a jail's lo1 address
+// removed are each caught by plan
 // (exit 2 with the repair) and, where unsafe, by check --live (exit 3), and
 // repaired by apply.
 func TestLiveDrift(t *testing.T) {
@@ -68,6 +69,9 @@ func TestLiveDrift(t *testing.T) {
 			nil},
 		{"jail stopped", "ezjail-admin stop app1",
 			[]string{"> start jail app1"},
+			nil},
+		{"lo1 alias removed", "ifconfig lo1 inet 10.20.1.11 -alias",
+			[]string{"> restart jail app1: its lo1 address 10.20.1.11 is missing"},
 			nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -257,6 +257,13 @@ func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.
 			out = append(out, Action{Op: OpStart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "ezjail-admin onestart " + j.Name + after + ", then jls -j " + j.SafeName + " proves it runs"})
 		case changedCfg[j.Name] || reloads[state.Reload{Kind: state.ReloadJail, Target: j.Name}]:
 			out = append(out, Action{Op: OpRestart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "its ezjail config changed" + after})
+		default:
+			if a := missingAlias(j, s.Aliases); a != "" {
+				// jail(8) adds a jail's iface|addr aliases when it starts
+				// and removes them when it stops: a running jail without
+				// its lo1 address lost it by hand, and is unreachable.
+				out = append(out, Action{Op: OpRestart, Kind: KindJail, Target: j.Name, Jail: j.Name, Reason: "its lo1 address " + a + " is missing (ifconfig lo1): restart it to add the alias back" + after})
+			}
 		}
 	}
 	for _, r := range sortedReloads(reloads) {
@@ -514,6 +521,25 @@ func pfDrift(s *Snapshot) string {
 		return "pf is disabled (pfctl -s info)"
 	case s.Manifest != nil && s.Manifest.Activated.PFListing != "" && s.PF.Digest != s.Manifest.Activated.PFListing:
 		return "the loaded rules differ from what arbo loaded (pfctl -sr, -sn)"
+	}
+	return ""
+}
+
+// missingAlias returns the first lo1 address of jail j that lo1 does not
+// hold, "" when none is missing or lo1 was not read (aliases nil).
+func missingAlias(j state.Jail, aliases map[string]bool) string {
+	if aliases == nil {
+		return ""
+	}
+	for _, part := range strings.Split(j.IP, ",") {
+		iface, addr, ok := strings.Cut(strings.TrimSpace(part), "|")
+		if !ok || iface != "lo1" {
+			continue
+		}
+		addr, _, _ = strings.Cut(addr, "/")
+		if !aliases[addr] {
+			return addr
+		}
 	}
 	return ""
 }

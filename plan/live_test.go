@@ -90,3 +90,32 @@ func TestPlanSeesLiveDrift(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanSeesAMissingAlias: a running jail whose lo1 address was removed
+// by hand (ifconfig lo1 -alias) is restarted, which adds it back.
+func TestPlanSeesAMissingAlias(t *testing.T) {
+	if a := parseLo1([]byte("app1\n--arbo--\nlo0 lo1\n--arbo--\n--arbo--\nlo1: flags=8049<UP,LOOPBACK,RUNNING,MULTICAST> metric 0 mtu 16384\n\tinet 10.0.0.1 netmask 0xffffffff\n\tinet6 fe80::1%lo1 prefixlen 64 scopeid 0x3\n")); !a["10.0.0.1"] || !a["fe80::1"] || len(a) != 2 {
+		t.Errorf("aliases %v", a)
+	}
+	if a := parseLo1([]byte("app1\n--arbo--\nlo0\n--arbo--\n")); a != nil {
+		t.Errorf("no lo1 section read, yet aliases %v", a)
+	}
+	m := newMem()
+	fakeHost(m)
+	if res, err := planAndApply(t, m, applyEnv(nil)); err != nil || res.Failed() {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	snap, err := Read(context.Background(), m, desired())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap.Aliases = map[string]bool{"10.0.0.1": true}
+	if a := Diff(desired(), snap, Options{}).Actions; len(a) != 0 {
+		t.Fatalf("alias present, plan %+v", a)
+	}
+	snap.Aliases = map[string]bool{}
+	a := Diff(desired(), snap, Options{}).Actions
+	if len(a) != 1 || a[0].Op != OpRestart || a[0].Jail != "app1" || !strings.Contains(a[0].Reason, "lo1 address 10.0.0.1 is missing") {
+		t.Fatalf("plan %+v", a)
+	}
+}

@@ -50,6 +50,7 @@ type Snapshot struct {
 	Running     map[string]bool // jail names (ezjail safenames) jls lists
 	Interfaces  map[string]bool
 	Routes      map[string]string         // destination → gateway, as netstat -rn shows them
+	Aliases     map[string]bool           // lo1's addresses (ifconfig lo1); nil when not read
 	Users       map[string]map[string]int // root ("" = host, else jail root) → user → uid
 	Groups      map[string]map[string]int
 	// PF is pf's live state (hosts only; nil offline).
@@ -109,7 +110,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // factsScript is a constant (it holds no user data), so running it through
 // sh is not building a command from input; it saves two round trips.
-const factsScript = "jls name; echo '--arbo--'; ifconfig -l; echo '--arbo--'; netstat -rn"
+const factsScript = "jls name; echo '--arbo--'; ifconfig -l; echo '--arbo--'; netstat -rn; echo '--arbo--'; ifconfig lo1 2>/dev/null"
 
 // Read reads a machine's actual state for the desired state d: its manifest,
 // every file d has or the manifest owns, the jails' configs and running
@@ -260,6 +261,7 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 				return err
 			}
 			s.Running, s.Interfaces, s.Routes = parseFacts(res.Stdout)
+			s.Aliases = parseLo1(res.Stdout)
 			return nil
 		})
 		g.Go(func() error {
@@ -375,4 +377,24 @@ func readZFS(ctx context.Context, t Target, dataset string) (map[string]uint64, 
 		out[name] = n
 	}
 	return out, nil
+}
+
+// parseLo1 reads the fourth section of factsScript, `ifconfig lo1`: its
+// "inet ADDR netmask …" and "inet6 ADDR prefixlen …" lines. nil when the
+// section is missing (not read); empty when lo1 has no address or does not
+// exist.
+func parseLo1(out []byte) map[string]bool {
+	parts := strings.Split(string(out), "--arbo--\n")
+	if len(parts) < 4 {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, l := range strings.Split(parts[3], "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && (f[0] == "inet" || f[0] == "inet6") {
+			a, _, _ := strings.Cut(f[1], "%")
+			m[a] = true
+		}
+	}
+	return m
 }

@@ -60,7 +60,7 @@ func pfctlCmd(e *env, args []string) int {
 		step(e.pfTable(o["t"], o["T"], rest, has["f"], o["f"]))
 	}
 	if has["s"] {
-		step(e.pfShow(o["s"], o["a"]))
+		step(e.pfShow(o["s"], o["a"], has["v"], has["P"]))
 	}
 	return code
 }
@@ -238,26 +238,25 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
-// pfShow: -s rules prints the loaded filter statements (scrub, pass, block,
-// match, antispoof, anchor) with macros expanded, one per line; -s nat the
-// translation ones; -s info a minimal status. Not pfctl's canonical
-// printing (which would need its full grammar).
-func (e *env) pfShow(what, anchor string) int {
+// pfShow: -s rules prints the loaded scrub and filter rules, -s nat the
+// translation ones, in FreeBSD's listing form (pflisting.go; -P: ports as
+// numbers, -v: rule numbers and counters); -s Interfaces the skipped
+// interfaces (" (skip)" under -v); -s info a minimal status.
+func (e *env) pfShow(what, anchor string, verbose, numeric bool) int {
 	stmts := e.loadedRules(anchor)
-	pick := func(cat ...string) {
-		for _, s := range stmts {
-			for _, c := range cat {
-				if pfKeywords[s.toks[0]] == c || s.toks[0] == c {
-					fmt.Fprintln(e.stdout, s.text())
-				}
-			}
-		}
-	}
 	switch what {
 	case "rules", "r":
-		pick("normalization", "filter")
+		pfPrintListing(e, pfListing(stmts, numeric, "normalization", "filter"), verbose)
 	case "nat", "n":
-		pick("translation")
+		pfPrintListing(e, pfListing(stmts, numeric, "translation"), verbose)
+	case "Interfaces", "I":
+		for _, i := range pfSkipped(stmts) {
+			if verbose {
+				fmt.Fprintf(e.stdout, "%s (skip)\n", i)
+			} else {
+				fmt.Fprintln(e.stdout, i)
+			}
+		}
 	case "info", "i":
 		st := "Disabled"
 		if e.pfEnabled() {
@@ -269,10 +268,10 @@ func (e *env) pfShow(what, anchor string) int {
 		for _, de := range ents {
 			fmt.Fprintln(e.stdout, de.Name())
 		}
-	case "states", "s", "Anchors", "A", "memory", "m", "timeouts", "t", "Sources", "S", "labels", "l", "queue", "q", "osfp", "o", "Interfaces", "I", "ether", "e":
+	case "states", "s", "Anchors", "A", "memory", "m", "timeouts", "t", "Sources", "S", "labels", "l", "queue", "q", "osfp", "o", "ether", "e":
 	case "all", "a":
-		pick("translation")
-		pick("normalization", "filter")
+		pfPrintListing(e, pfListing(stmts, numeric, "translation"), verbose)
+		pfPrintListing(e, pfListing(stmts, numeric, "normalization", "filter"), verbose)
 	case "Running", "R":
 		if !e.pfEnabled() {
 			return 1

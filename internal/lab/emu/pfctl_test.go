@@ -122,7 +122,7 @@ func TestPfctlStatesAndEnable(t *testing.T) {
 	if flush() != "2" {
 		t.Errorf("pfctl -F states: flush=%q", flush())
 	}
-	if out := l.must("pfctl", "-sr"); out != "block in all\n" {
+	if out := l.must("pfctl", "-sr"); out != "block drop in all\n" { // FreeBSD's listing form (pflisting.go)
 		t.Errorf("-sr = %q", out)
 	}
 	if out := l.must("pfctl", "-si"); !strings.HasPrefix(out, "Status: Enabled") {
@@ -137,7 +137,7 @@ func TestPfctlStatesAndEnable(t *testing.T) {
 	l.write("/etc/pf.conf", "pass in on $nope\n")
 	l.fails(1, "service", "pf", "check")
 	l.fails(1, "service", "pf", "reload")
-	if out := l.must("pfctl", "-sr"); out != "block in all\n" {
+	if out := l.must("pfctl", "-sr"); out != "block drop in all\n" { // FreeBSD's listing form (pflisting.go)
 		t.Errorf("failed reload changed rules: %q", out)
 	}
 }
@@ -245,7 +245,7 @@ func TestPfctlIncludeAndAnchor(t *testing.T) {
 	if got := strings.TrimSpace(l.read(FirewallFile)); got != "blocked" {
 		t.Errorf("firewall %q", got)
 	}
-	if out := l.must("pfctl", "-sr"); out != "block in all\npass out on em0 all\n" {
+	if out := l.must("pfctl", "-sr"); out != "block drop in all\npass out on em0 all flags S/SA keep state\n" {
 		t.Errorf("-sr = %q", out)
 	}
 	if got := l.read(PFLoadedFile); !strings.HasPrefix(got, "ext = ") {
@@ -257,7 +257,7 @@ func TestPfctlIncludeAndAnchor(t *testing.T) {
 	if got := strings.TrimSpace(l.read(FirewallFile)); got != "blocked" {
 		t.Errorf("anchor load changed the verdict: %q", got)
 	}
-	if out := l.must("pfctl", "-a", "arbo/ssh", "-sr"); out != "pass in proto tcp to port 22\n" {
+	if out := l.must("pfctl", "-a", "arbo/ssh", "-sr"); out != "pass in proto tcp from any to any port = ssh flags S/SA keep state\n" {
 		t.Errorf("anchor -sr = %q", out)
 	}
 	l.must("pfctl", "-F", "all")
