@@ -85,6 +85,29 @@ func TestFidelityHost(t *testing.T) {
 		}
 	})
 
+	// A command the lab does not provide fails as on FreeBSD (127) and the
+	// call log shows it, also from a script under service(8)'s env -i.
+	t.Run("unknown command: 127 and logged", func(t *testing.T) {
+		_, e, err := run("nosuchcmd -x 1")
+		if x, ok := err.(interface{ ExitCode() int }); !ok || x.ExitCode() != 127 || !strings.Contains(e, "nosuchcmd: not found") {
+			t.Errorf("nosuchcmd: err %v, stderr %q", err, e)
+		}
+		run("env -i PATH=/bin /bin/sh -c 'otherunknown'")
+		calls, err := host.Calls()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, c := range calls {
+			if c.Exit == 127 {
+				seen[strings.Join(c.Argv, " ")] = true
+			}
+		}
+		if !seen["nosuchcmd -x 1"] || !seen["otherunknown"] {
+			t.Errorf("127 calls logged: %v", seen)
+		}
+	})
+
 	// pfctl(8) needs /dev/pf, which pf.ko makes: on a fresh host pfctl -f
 	// fails until kldload pf; pfctl -n parses without it.
 	t.Run("pfctl fails before kldload pf", func(t *testing.T) {
@@ -139,4 +162,103 @@ func TestFidelityHost(t *testing.T) {
 			t.Errorf("jls lists the retired jail: %q", out)
 		}
 	})
+}
+
+// TestFidelityZFS runs ezjail 3.4.2's own ZFS paths (ezjail_use_zfs,
+// ezjail_use_zfs_for_jails) on a lab host: install makes the jail
+// datasets (ensure_jailzfs, ezjail_splitworld: ezjail-admin:423-431,
+// 268-290), create -s makes a dataset with a quota and fills it from
+// newjail by snapshot, send and receive (ezjail-admin:735-752), delete -w
+// destroys it (ezjail-admin:903-913); no command the lab lacks is called.
+// It also shows issue 10 item 5: a basejail installed before ezjail.conf
+// asks for ZFS is a plain directory, and the first ZFS create fails.
+func TestFidelityZFS(t *testing.T) {
+	t.Parallel()
+	up := upstreamDir(t)
+	c, err := inventory.Load("../../examples/single-host/topology.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Start(t, c, WithUpstream(up), WithRealCode())
+	host := l.Machine(c.Hosts[0].Name)
+	run := func(cmd string) (string, string, error) {
+		t.Helper()
+		return runSSH(t, l, host.Name, cmd)
+	}
+	must := func(cmd string) string {
+		t.Helper()
+		out, e, err := run(cmd)
+		if err != nil {
+			t.Fatalf("%s: %v\nstdout: %s\nstderr: %s", cmd, err, out, e)
+		}
+		return out
+	}
+	conf := "ezjail_use_zfs=\"YES\"\nezjail_use_zfs_for_jails=\"YES\"\nezjail_jailzfs=\"zroot/usr/jails\"\n"
+
+	t.Run("install before ezjail.conf: the first ZFS create fails", func(t *testing.T) {
+		must("ezjail-admin install -r 14.2-RELEASE >/dev/null 2>&1; ifconfig lo1 create")
+		if err := os.WriteFile(filepath.Join(host.Root, "/usr/local/etc/ezjail.conf"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// zroot/usr/jails does not exist: create refuses before touching anything.
+		_, e, err := run("ezjail-admin create db0 'lo1|10.30.2.9'")
+		if err == nil || !strings.Contains(e, "parent zfs dataset does not exist") {
+			t.Errorf("ZFS create over a plain basejail: err %v, stderr %q", err, e)
+		}
+		must("rm -rf /usr/jails/* /usr/local/etc/ezjail/*")
+	})
+
+	t.Run("install makes the datasets", func(t *testing.T) {
+		must("ezjail-admin install -r 14.2-RELEASE >/dev/null 2>&1")
+		got := must("zfs list -H -o name -r zroot/usr/jails")
+		if got != "zroot/usr/jails\nzroot/usr/jails/basejail\nzroot/usr/jails/newjail\n" {
+			t.Errorf("datasets after install:\n%s", got)
+		}
+		if out := must("zfs list -H -t snapshot -o name -r zroot/usr/jails/basejail"); !strings.HasPrefix(out, "zroot/usr/jails/basejail@") {
+			t.Errorf("splitworld's basejail snapshot: %q", out)
+		}
+		if out := must("readlink /usr/jails/newjail/bin; ls /usr/jails/flavours"); out != "/basejail/bin\nexample\n" {
+			t.Errorf("newjail and flavours: %q", out)
+		}
+	})
+
+	t.Run("create -s gives a dataset with a quota", func(t *testing.T) {
+		must("ezjail-admin create -s 2G db1 'lo1|10.30.2.10' >/dev/null 2>&1")
+		if out := must("zfs get -H -o value quota,mountpoint zroot/usr/jails/db1"); out != "2G\n/usr/jails/db1\n" {
+			t.Errorf("quota, mountpoint: %q", out)
+		}
+		if out := must("zfs list -H -t snapshot -o name"); strings.Contains(out, "_vanilla_newjail_") {
+			t.Errorf("create left its snapshots: %q", out)
+		}
+		if _, err := os.Stat(filepath.Join(host.Root, "/usr/jails/db1/etc/passwd")); err != nil {
+			t.Errorf("the jail's tree did not come from newjail: %v", err)
+		}
+		if out := must("ezjail-admin list | tail -1"); !strings.HasPrefix(out, "ZS ") {
+			t.Errorf("ezjail-admin list: %q, want a stopped ZFS jail", out)
+		}
+	})
+
+	t.Run("a running jail's dataset is busy, delete -w destroys it", func(t *testing.T) {
+		must("ezjail-admin onestart db1 >/dev/null 2>&1; jls -j db1 >/dev/null")
+		if _, e, err := run("zfs destroy -r zroot/usr/jails/db1"); err == nil || !strings.Contains(e, "busy") {
+			t.Errorf("destroy under a running jail: err %v, stderr %q", err, e)
+		}
+		must("ezjail-admin onestop db1 >/dev/null 2>&1; ezjail-admin delete -w db1")
+		if _, _, err := run("zfs list zroot/usr/jails/db1"); err == nil {
+			t.Error("delete -w left the dataset")
+		}
+		if _, err := os.Stat(filepath.Join(host.Root, "/usr/jails/db1")); !os.IsNotExist(err) {
+			t.Errorf("delete -w left the root: %v", err)
+		}
+	})
+
+	calls, err := host.Calls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range calls {
+		if c.Exit == 127 {
+			t.Errorf("a command the lab does not provide was called: %v", c.Argv)
+		}
+	}
 }

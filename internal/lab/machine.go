@@ -163,6 +163,14 @@ func (s machineSpec) build() error {
 		return fmt.Errorf("machine %s: %w", s.name, err)
 	}
 	if s.realCode {
+		for p, applet := range emu.HostApplets {
+			if err := os.MkdirAll(filepath.Dir(s.path(p)), 0o755); err != nil {
+				return fmt.Errorf("machine %s: %w", s.name, err)
+			}
+			if err := os.Symlink("/bin/busybox", s.path(p)); err != nil {
+				return fmt.Errorf("machine %s: link %s (%s): %w", s.name, p, applet, err)
+			}
+		}
 		// FreeBSD's rc.subr and network.subr need more than busybox's sh
 		// (e.g. `;&` in network.subr); bash run by the name sh is in POSIX
 		// mode (bash(1), INVOCATION). /bin/bash becomes emu's login-shell
@@ -343,6 +351,9 @@ func (s machineSpec) devices() error {
 // --bootstrap would have made. Its call goes to a throwaway log, not the
 // machine's, which starts empty.
 func (s machineSpec) installBasejail() error {
+	if s.realCode {
+		return s.installRealBasejail()
+	}
 	logRoot, err := os.MkdirTemp("", "arbo-lab-install-")
 	if err != nil {
 		return fmt.Errorf("machine %s: basejail: %w", s.name, err)
@@ -428,4 +439,19 @@ func checkChrootPath(p string) error {
 			return nil
 		}
 	}
+}
+
+// installRealBasejail runs the machine's own (upstream) `ezjail-admin
+// install -r RELEASE` chrooted into its root, as arbo's --bootstrap does
+// over SSH, then empties the call log: the machine starts with none.
+func (s machineSpec) installRealBasejail() error {
+	cmd := execCommand("chroot", s.root, "/bin/sh", "-c", "ezjail-admin install -r "+release)
+	cmd.Env = []string{"PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "HOME=/root", emu.NotFoundHandler}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("machine %s: ezjail-admin install: %w: %s", s.name, err, strings.TrimSpace(string(out)))
+	}
+	if err := os.Remove(s.path(emu.CallsLog)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("machine %s: %w", s.name, err)
+	}
+	return nil
 }

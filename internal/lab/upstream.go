@@ -63,6 +63,13 @@ var hostUpstream = []upstreamFile{
 	{"freebsd/usr.sbin/service/service.sh", "b8da01b2abbcd6a3dafb0a12c7ad386f26a83e9bd6af4ef88c770234563c5fab", "/usr/sbin/service", 0o755, nil},
 	{"ezjail-3.4.2/ezjail-admin", "d2823ac6ce38ce345c29c2a9662dc4132357f26c4927068f97473fbb244293c4", "/usr/local/bin/ezjail-admin", 0o755, ezjailPrefix},
 	{"ezjail-3.4.2/ezjail.sh", "b7ffef4fe4cff2323b0c06f0391d4144de1f1d7469fb511007ae299b504de953", "/usr/local/etc/rc.d/ezjail", 0o755, ezjailPrefix},
+	// ezjail's Makefile: cp -R examples/example ${PREFIX}/share/examples/ezjail/
+	// (install copies it into flavours/example, ezjail-admin:290).
+	{"ezjail-3.4.2/examples/example/etc/rc.d/ezjail.flavour.example", "7a1c84bfaa7848732815215d4661b23d898e68165660d9280314b4f2b683508d", "/usr/local/share/examples/ezjail/example/etc/rc.d/ezjail.flavour.example", 0o755, nil},
+	{"ezjail-3.4.2/examples/example/etc/make.conf", "64cb4f89274bbeb3c7ade768863d8c288d35098ac7ed5d2a050af1d114d5cbc3", "/usr/local/share/examples/ezjail/example/etc/make.conf", 0o644, nil},
+	{"ezjail-3.4.2/examples/example/etc/periodic.conf", "59ab683f26d582a350faa2773923612bc3db6b81fb93d2b9183e4367188216b1", "/usr/local/share/examples/ezjail/example/etc/periodic.conf", 0o644, nil},
+	{"ezjail-3.4.2/examples/example/etc/rc.conf", "abb79e30932f9dd3e736f278a874bd95ca230b4f7d479592151db8b5012ed2bd", "/usr/local/share/examples/ezjail/example/etc/rc.conf", 0o644, nil},
+	{"ezjail-3.4.2/examples/example/usr/local/etc/sudoers", "2267a57752d6456428e323bfca3359d9a56ced659cd3470177c31e96dab8d24b", "/usr/local/share/examples/ezjail/example/usr/local/etc/sudoers", 0o440, nil},
 	{"freebsd-ports/dns/unbound/files/unbound.in", "292ebaf657db2f657eb6ab60f2b288a27a2fa89cab10062f6829d5b242566c7a", emu.UnboundRCStage, 0o755, portsPrefix},
 }
 

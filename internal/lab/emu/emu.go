@@ -13,6 +13,7 @@
 package emu
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -117,6 +118,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := filepath.Base(args[0])
+	if len(args) > 2 && args[1] == NotFoundFlag {
+		return notFound(args[2:], stderr)
+	}
 	if _, ok := lookup(name); !ok && len(args) > 1 {
 		args = args[1:]
 		name = filepath.Base(args[0])
@@ -136,3 +140,22 @@ func Path(root, p string) string {
 }
 
 func rootFromEnv() string { return os.Getenv(RootEnv) }
+
+// NotFoundFlag makes lab-emu record a command the shell could not find
+// (`lab-emu --not-found NAME ARGS…`): the login shell's environment
+// defines bash's command_not_found_handle to call it (NotFoundHandler), so
+// that a script calling a command the lab does not provide fails with
+// status 127, as on FreeBSD, and the call log shows it.
+const NotFoundFlag = "--not-found"
+
+// NotFoundHandler is the environment entry that defines bash's
+// command_not_found_handle for every shell of a session (bash imports
+// functions exported this way, also in POSIX mode).
+const NotFoundHandler = "BASH_FUNC_command_not_found_handle%%=() { " + "/usr/local/libexec/lab-emu " + NotFoundFlag + ` "$@"; }`
+
+func notFound(argv []string, stderr io.Writer) int {
+	e := newEnv(nil, io.Discard, stderr)
+	fmt.Fprintf(stderr, "sh: %s: not found\n", argv[0])
+	e.logCall(argv, 127)
+	return 127
+}

@@ -130,7 +130,7 @@ func TestDispatchThroughLabEmuName(t *testing.T) {
 }
 
 func TestEveryLinkIsEmulated(t *testing.T) {
-	for _, m := range []map[string][]string{Links, GatewayLinks} {
+	for _, m := range []map[string][]string{Links, GatewayLinks, HostLinks} {
 		for name, paths := range m {
 			if _, ok := lookup(name); !ok {
 				t.Errorf("%s is linked but not emulated", name)

@@ -17,12 +17,14 @@ func init() {
 // Approximation: a running rc.local is never found, so every login starts
 // it again.
 func pgrepCmd(e *env, args []string) int {
-	_, rest, err := getopts(args[1:], "LSafilnoqvxF:G:M:N:P:U:c:d:g:j:s:t:u:")
+	opts, rest, err := getopts(args[1:], "LSafilnoqvxF:G:M:N:P:U:c:d:g:j:s:t:u:")
 	if err != nil {
 		fmt.Fprintf(e.stderr, "pgrep: %v\n", err)
 		return 2
 	}
-	if len(rest) == 0 {
+	o := optMap(opts)
+	_, byJail := o["j"]
+	if len(rest) == 0 && !byJail {
 		fmt.Fprintln(e.stderr, "usage: pgrep [-LSfilnoqvx] [-d delim] [-F pidfile] [-G gid] [-M core] [-N system] [-P ppid] [-U uid] [-c class] [-g group] [-j jail] [-s sid] [-t tty] [-u euid] pattern ...")
 		return 2
 	}

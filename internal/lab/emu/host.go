@@ -30,6 +30,37 @@ var HostLinks = map[string][]string{
 	"kldunload": {"/sbin/kldunload"},
 	"env":       {"/usr/bin/env"},
 	"bash":      {"/bin/bash"},
+	// hostbin.go, expr.go, jailconf.go: where busybox's applet differs
+	// from FreeBSD's or Debian has none. An applet of the same name is
+	// then not linked in /bin (machine.go).
+	"fetch":          {"/usr/bin/fetch"},
+	"xzdec":          {"/usr/bin/xzdec"},
+	"tar":            {"/usr/bin/tar"},
+	"freebsd-update": {"/usr/sbin/freebsd-update"},
+	"chflags":        {"/bin/chflags"},
+	"cpio":           {"/usr/bin/cpio"},
+	"mktemp":         {"/usr/bin/mktemp"},
+	"tail":           {"/usr/bin/tail"},
+	"stat":           {"/usr/bin/stat"},
+	"rcorder":        {"/sbin/rcorder"},
+	"ls":             {"/bin/ls"},
+	"expr":           {"/bin/expr"},
+	"sockstat":       {"/usr/bin/sockstat"},
+	"pgrep":          {"/bin/pgrep"},
+	"mount":          {"/sbin/mount"},
+	"umount":         {"/sbin/umount"},
+	"mount_nullfs":   {"/sbin/mount_nullfs"},
+	"mount_devfs":    {"/sbin/mount_devfs"},
+	"install":        {"/usr/bin/install"},
+	"kenv":           {"/bin/kenv"},
+}
+
+// HostApplets are busybox applets a FreeBSD host has at another path
+// (rc.d/jail:208 runs /usr/bin/install), linked there on hosts that run
+// the upstream code.
+var HostApplets = map[string]string{
+	"/usr/bin/bc": "bc",
+	"/usr/bin/dc": "dc",
 }
 
 // KLDFile lists the loaded kernel modules, one per line.
@@ -185,6 +216,10 @@ func sysctlCmd(e *env, args []string) int {
 		"hw.ncpu":                             "2",
 		"security.jail.param.allow.mount.zfs": "0",
 		"kern.securelevel":                    "-1",
+		// rc.subr:2329 (load_rc_config) and network.subr ask these.
+		"user.localbase":      "/usr/local",
+		"kern.features.inet":  "1",
+		"kern.features.inet6": "1",
 	}
 	// OpenZFS's module sets vfs.zfs.version.spa (5000, feature flags);
 	// ezjail's check_for_zfs reads it (ezjail-admin:402).

@@ -23,7 +23,7 @@ func envCmd(e *env, args []string) int {
 		case "-i":
 			var keep []string
 			for _, v := range vars {
-				if strings.HasPrefix(v, "LAB_") {
+				if strings.HasPrefix(v, "LAB_") || strings.HasPrefix(v, "BASH_FUNC_command_not_found_handle") {
 					keep = append(keep, v)
 				}
 			}
@@ -60,7 +60,7 @@ names:
 	if len(a) == 0 {
 		sort.Strings(vars)
 		for _, v := range vars {
-			if !strings.HasPrefix(v, "LAB_") {
+			if !strings.HasPrefix(v, "LAB_") && !strings.HasPrefix(v, "BASH_FUNC_") {
 				fmt.Fprintln(e.stdout, v)
 			}
 		}
@@ -134,6 +134,7 @@ func lookPath(prog, path string) (string, error) {
 func loginShellCmd(e *env, args []string) int {
 	c := exec.Command("/bin/sh", args[1:]...)
 	c.Args[0] = "sh"
+	c.Env = append(os.Environ(), NotFoundHandler)
 	if strings.HasPrefix(filepath.Base(args[0]), "-") {
 		c.Args[0] = "-sh" // a login shell (sshd prefixes argv[0] with '-')
 	}

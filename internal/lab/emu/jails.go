@@ -202,7 +202,12 @@ func jlsCmd(e *env, args []string) int {
 		return 0
 	}
 	if len(params) == 0 {
-		params = []string{"jid", "name", "host.hostname", "path", "ip4.addr"}
+		// jls -n with no parameters prints them all (jls(8)); the lab has
+		// these, in the kernel's alphabetical order with jid before ip4.addr
+		// as ezjail's `jls -n | sed …jid=…ip4\.addr=…` expects
+		// (ezjail-admin:839).
+		params = []string{"devfs_ruleset", "enforce_statfs", "host", "ip4", "ip6", "jid", "name", "osreldate",
+			"osrelease", "path", "persist", "securelevel", "host.hostname", "ip4.addr", "ip6.addr"}
 	}
 	for _, r := range jails {
 		var fields []string
@@ -232,15 +237,26 @@ func jailParam(r *runJail, p string) (string, bool) {
 		return r.hostname, true
 	case "path":
 		return r.path, true
+	case "devfs_ruleset":
+		return "4", true
+	case "enforce_statfs":
+		return "2", true
+	case "host", "ip4", "ip6":
+		return "new", true
+	case "osreldate":
+		return "1402000", true
+	case "osrelease":
+		return "14.2-RELEASE", true
+	case "persist":
+		return "false", true
+	case "securelevel":
+		return "-1", true
 	case "ip4.addr", "ip6.addr":
 		var out []string
 		for _, a := range stripIface(r.ip) {
 			if strings.Contains(a, ":") == (p == "ip6.addr") {
 				out = append(out, a)
 			}
-		}
-		if len(out) == 0 {
-			return "-", true
 		}
 		return strings.Join(out, ","), true
 	}
@@ -258,9 +274,14 @@ func jailCmd(e *env, args []string) int {
 	o := optMap(opts)
 	_, create := o["c"]
 	_, remove := o["r"]
-	if _, ok := o["f"]; ok {
-		fmt.Fprintln(e.stderr, "jail: -f (jail.conf) is not emulated by the lab")
-		return 1
+	if conf, ok := o["f"]; ok {
+		_, printJID := o["i"]
+		_, quiet := o["q"]
+		if !create && !remove {
+			fmt.Fprintln(e.stderr, "jail: -f needs -c, -r or -rc in the lab")
+			return 1
+		}
+		return e.jailFromConf(conf, create, remove, printJID, quiet, rest)
 	}
 	if remove {
 		if len(rest) == 0 {

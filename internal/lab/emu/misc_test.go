@@ -148,7 +148,7 @@ func TestJexecAndServiceInJail(t *testing.T) {
 		t.Errorf("hostname in jail %q", out)
 	}
 	// No /bin/sh in the jail: a non-emulated command cannot run.
-	l.fails(127, "jexec", "web", "ls", "/")
+	l.fails(127, "jexec", "web", "id", "-u")
 	l.fails(1, "jexec", "nosuch", "hostname")
 	if out := l.must("jls", "-j", "web", "jid", "name", "path"); out != "1 web /usr/jails/web\n" {
 		t.Errorf("jls params %q", out)

@@ -28,3 +28,14 @@ func detach(c *exec.Cmd) {
 	}
 	c.SysProcAttr.Setsid = true
 }
+
+// statInfo is what stat(1)'s fields need from a file's inode.
+type statInfo struct{ uid, gid, mode, ino, nlink uint64 }
+
+func statSys(fi os.FileInfo) statInfo {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return statInfo{mode: uint64(fi.Mode().Perm())}
+	}
+	return statInfo{uid: uint64(st.Uid), gid: uint64(st.Gid), mode: uint64(st.Mode), ino: uint64(st.Ino), nlink: uint64(st.Nlink)}
+}

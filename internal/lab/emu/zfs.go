@@ -500,6 +500,11 @@ func (z *zfsRun) busy(dir string) bool {
 			return true
 		}
 	}
+	for _, m := range z.e.mounts() {
+		if strings.HasPrefix(m.dir, dir+"/") {
+			return true
+		}
+	}
 	return false
 }
 
