@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/arbo-project/arbo/check"
@@ -162,7 +164,78 @@ func Plan(ctx context.Context, file string, o Options) (*Prepared, error) {
 		return nil, err
 	}
 	p.Revision = o.Revision.Unix()
+	if !o.Plan.Offline {
+		p.SSH = sshSettings(o.SSH)
+	}
 	return &Prepared{Cluster: c, Report: rep, Plan: p, Session: sess}, nil
+}
+
+// sshSettings records the command line's SSH options in a plan, files as
+// absolute paths (apply may run from another directory); nil when none
+// was given.
+func sshSettings(ov remote.Overrides) *plan.SSHSettings {
+	abs := func(p string) string {
+		if p == "" || strings.HasPrefix(p, "~") {
+			return p
+		}
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	s := plan.SSHSettings{ConfigFile: abs(ov.SSHConfigFile), KnownHosts: abs(ov.KnownHostsFile), User: ov.User, Port: ov.Port}
+	for _, f := range ov.IdentityFiles {
+		s.IdentityFiles = append(s.IdentityFiles, abs(f))
+	}
+	if s.ConfigFile == "" && s.KnownHosts == "" && s.User == "" && s.Port == 0 && len(s.IdentityFiles) == 0 {
+		return nil
+	}
+	return &s
+}
+
+// withSavedSSH fills the SSH options apply was not given from the ones the
+// plan was made with. A recorded file that cannot be read now is an error
+// naming the option and the file, before any machine is dialled.
+func withSavedSSH(ov remote.Overrides, s *plan.SSHSettings) (remote.Overrides, error) {
+	if s == nil {
+		return ov, nil
+	}
+	check := func(flag, f string) error {
+		if f == "" || strings.HasPrefix(f, "~") {
+			return nil
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("the plan was made with %s %s, which cannot be read now (%v): give %s with the file to use", flag, f, err, flag)
+		}
+		return nil
+	}
+	if ov.SSHConfigFile == "" && s.ConfigFile != "" {
+		if err := check("--ssh-config", s.ConfigFile); err != nil {
+			return ov, err
+		}
+		ov.SSHConfigFile = s.ConfigFile
+	}
+	if ov.KnownHostsFile == "" && s.KnownHosts != "" {
+		if err := check("--known-hosts", s.KnownHosts); err != nil {
+			return ov, err
+		}
+		ov.KnownHostsFile = s.KnownHosts
+	}
+	if len(ov.IdentityFiles) == 0 && len(s.IdentityFiles) > 0 {
+		for _, f := range s.IdentityFiles {
+			if err := check("-i/--identity-file", f); err != nil {
+				return ov, err
+			}
+		}
+		ov.IdentityFiles = s.IdentityFiles
+	}
+	if ov.User == "" {
+		ov.User = s.User
+	}
+	if ov.Port == 0 {
+		ov.Port = s.Port
+	}
+	return ov, nil
 }
 
 func parallel(o Options, c *inventory.Cluster) int {
@@ -195,6 +268,9 @@ func FromSavedPlan(ctx context.Context, saved *plan.Plan, o Options) (*Prepared,
 	if saved.Revision != 0 {
 		o.Revision = time.Unix(saved.Revision, 0)
 	}
+	if o.SSH, err = withSavedSSH(o.SSH, saved.SSH); err != nil {
+		return nil, err
+	}
 	pr, err := Plan(ctx, saved.Topology, o)
 	if err != nil {
 		return nil, err
@@ -214,6 +290,12 @@ func Apply(ctx context.Context, pr *Prepared, o Options) (*plan.Result, error) {
 	if pr.Plan.Options.Offline {
 		return nil, errors.New("an offline plan cannot be applied")
 	}
+	// New connections (the commit-confirm check) go the way the plan's did.
+	ov, err := withSavedSSH(o.SSH, pr.Plan.SSH)
+	if err != nil {
+		return nil, err
+	}
+	o.SSH = ov
 	c := pr.Cluster
 	env := plan.ApplyEnv{
 		Env:            plan.Env{Parallel: parallel(o, c)},

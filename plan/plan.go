@@ -107,7 +107,22 @@ type Plan struct {
 	TopologySHA   string        `json:"topology_sha256"` // what it was made from
 	Options       Options       `json:"options"`
 	Revision      int64         `json:"revision_time,omitempty"` // unix time config.xml's <revision> was rendered with
+	SSH           *SSHSettings  `json:"ssh,omitempty"`           // the command line's SSH settings the plan was made with
 	Machines      []MachinePlan `json:"machines"`
+}
+
+// SSHSettings are the SSH options of the command line a plan was made
+// with (--ssh-config, -i, --known-hosts, --ssh-user, --ssh-port; files as
+// absolute paths), so that `arbo apply plan.json` reaches the machines the
+// same way without them. Options given to apply win. No secret is here:
+// only the names of files. --trust-new-hosts is not kept: trusting a new
+// key is a decision of each run.
+type SSHSettings struct {
+	ConfigFile    string   `json:"config_file,omitempty"`
+	IdentityFiles []string `json:"identity_files,omitempty"`
+	KnownHosts    string   `json:"known_hosts,omitempty"`
+	User          string   `json:"user,omitempty"`
+	Port          int      `json:"port,omitempty"`
 }
 
 // PlanKind marks a plan file.
