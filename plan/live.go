@@ -52,7 +52,7 @@ func ReadPF(ctx context.Context, t Target, machine string, gateway bool) (*PFLiv
 	if gateway {
 		script = pfGatewayScript
 	}
-	res, err := t.Run(ctx, []string{"/bin/sh", "-c", script}, remote.RunOpts{})
+	res, err := t.Run(ctx, []string{"/bin/sh", "-c", script}, remote.RunOpts{Timeout: remote.DefaultReadTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("machine %s: reading pf's state: %w", machine, err)
 	}

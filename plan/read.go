@@ -256,7 +256,7 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 			})
 		}
 		g.Go(func() error {
-			res, err := t.Run(gctx, []string{"/bin/sh", "-c", factsScript}, remote.RunOpts{})
+			res, err := t.Run(gctx, []string{"/bin/sh", "-c", factsScript}, remote.RunOpts{Timeout: remote.DefaultReadTimeout})
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,10 @@ func (c *Conn) SFTP() (*sftp.Client, error) {
 		return nil, c.wrapErr("sftp", net.ErrClosed)
 	default:
 	}
-	s, err := sftp.NewClient(c.client, sftp.UseConcurrentReads(true), sftp.UseConcurrentWrites(false))
+	s, err := c.startSFTP()
+	if errors.Is(err, ErrReadTimeout) {
+		return nil, c.wrapErr("starting the SFTP subsystem", err)
+	}
 	if err != nil {
 		return nil, c.wrapErr("starting the SFTP subsystem (is `Subsystem sftp` enabled in sshd_config?)", err)
 	}
@@ -63,28 +66,31 @@ var ErrTooLarge = fmt.Errorf("larger than %d MiB", MaxReadSize>>20)
 func (c *Conn) ReadFile(p string) ([]byte, error) {
 	s, err := c.SFTP()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
-	fi, err := s.Stat(p)
-	if err != nil {
+	// Every request below is bounded in time (readtimeout.go): a FIFO
+	// swapped in between the stat and the open, or a stalled file system,
+	// cannot hang arbo.
+	var fi fs.FileInfo
+	if err := c.bounded(s, func() (e error) { fi, e = s.Stat(p); return }); err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
 	if err := readable(fi); err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
-	f, err := s.Open(p)
-	if err != nil {
+	var f *sftp.File
+	if err := c.bounded(s, func() (e error) { f, e = s.Open(p); return }); err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
-	defer f.Close()
+	defer func() { _ = c.bounded(s, f.Close) }()
 	// Again on the open handle: the path may have been swapped meanwhile.
-	if fi, err = f.Stat(); err != nil {
+	if err := c.bounded(s, func() (e error) { fi, e = f.Stat(); return }); err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
 	if err := readable(fi); err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
-	b, err := readAll(io.LimitReader(f, MaxReadSize+1))
+	b, err := readAll(io.LimitReader(boundedReader{c, s, f}, MaxReadSize+1))
 	if err != nil {
 		return nil, c.wrapErr("read "+p, err)
 	}
@@ -135,6 +141,7 @@ func readAll(r io.Reader) ([]byte, error) {
 func (c *Conn) ReadFiles(ctx context.Context, paths []string) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(paths))
 	var mu sync.Mutex
+	var timedOut error
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(readParallel)
 	for _, p := range paths {
@@ -146,6 +153,13 @@ func (c *Conn) ReadFiles(ctx context.Context, paths []string) (map[string][]byte
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
+			if errors.Is(err, ErrReadTimeout) {
+				mu.Lock()
+				if timedOut == nil {
+					timedOut = err
+				}
+				mu.Unlock()
+			}
 			if err != nil {
 				return err
 			}
@@ -156,6 +170,11 @@ func (c *Conn) ReadFiles(ctx context.Context, paths []string) (map[string][]byte
 		})
 	}
 	if err := g.Wait(); err != nil {
+		// A read that timed out closed the session under the others: its
+		// error says why, theirs only that the session ended.
+		if timedOut != nil {
+			return nil, timedOut
+		}
 		return nil, err
 	}
 	return out, nil
@@ -165,10 +184,10 @@ func (c *Conn) ReadFiles(ctx context.Context, paths []string) (map[string][]byte
 func (c *Conn) Stat(p string) (fs.FileInfo, error) {
 	s, err := c.SFTP()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("stat %s: %w", p, err)
 	}
-	fi, err := s.Stat(p)
-	if err != nil {
+	var fi fs.FileInfo
+	if err := c.bounded(s, func() (e error) { fi, e = s.Stat(p); return }); err != nil {
 		return nil, c.wrapErr("stat "+p, err)
 	}
 	return fi, nil
@@ -178,10 +197,10 @@ func (c *Conn) Stat(p string) (fs.FileInfo, error) {
 func (c *Conn) Lstat(p string) (fs.FileInfo, error) {
 	s, err := c.SFTP()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lstat %s: %w", p, err)
 	}
-	fi, err := s.Lstat(p)
-	if err != nil {
+	var fi fs.FileInfo
+	if err := c.bounded(s, func() (e error) { fi, e = s.Lstat(p); return }); err != nil {
 		return nil, c.wrapErr("lstat "+p, err)
 	}
 	return fi, nil
@@ -199,10 +218,10 @@ func Owner(fi fs.FileInfo) (uid, gid int, ok bool) {
 func (c *Conn) ReadLink(p string) (string, error) {
 	s, err := c.SFTP()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("readlink %s: %w", p, err)
 	}
-	t, err := s.ReadLink(p)
-	if err != nil {
+	var t string
+	if err := c.bounded(s, func() (e error) { t, e = s.ReadLink(p); return }); err != nil {
 		return "", c.wrapErr("readlink "+p, err)
 	}
 	return t, nil

@@ -287,3 +287,56 @@ func TestReadFileRefusesNonRegularAndHuge(t *testing.T) {
 		t.Fatalf("regular file: %q %v", b, err)
 	}
 }
+
+// A read the sftp-server never answers (stuck in an open() of a FIFO, a
+// hung file system) fails after the read timeout, naming the machine and
+// path, instead of hanging arbo; the next read gets a fresh SFTP session
+// (issue 11, item 8).
+func TestReadTimesOut(t *testing.T) {
+	f := newFixture(t)
+	f.tgt.ReadTimeout = 300 * time.Millisecond
+	c := dial(t, f.tgt)
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, []byte("fine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadFile(ok); err != nil { // the SFTP session is up
+		t.Fatal(err)
+	}
+	f.srv.StallSFTP.Store(true)
+	// The first read meets the open session (its stat is never answered);
+	// the later ones a new session whose sftp-server never says hello.
+	for _, tc := range []struct {
+		name string
+		read func() error
+	}{
+		{"ReadFile", func() error { _, err := c.ReadFile(ok); return err }},
+		{"ReadFiles", func() error {
+			_, err := c.ReadFiles(context.Background(), []string{ok, ok + "2", dir + "/x"})
+			return err
+		}},
+		{"Lstat", func() error { _, err := c.Lstat(ok); return err }},
+		{"ReadLink", func() error { _, err := c.ReadLink(ok); return err }},
+	} {
+		name, read := tc.name, tc.read
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() { done <- read() }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrReadTimeout) || !strings.Contains(err.Error(), "machine m1") || !strings.Contains(err.Error(), dir+"/") {
+				t.Errorf("%s: %v, want ErrReadTimeout naming machine m1 and a path in %s", name, err, dir)
+			}
+			if el := time.Since(start); el < 300*time.Millisecond {
+				t.Errorf("%s: failed after %s, before the timeout", name, el)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s hangs", name)
+		}
+	}
+	f.srv.StallSFTP.Store(false)
+	if b, err := c.ReadFile(ok); err != nil || string(b) != "fine\n" {
+		t.Fatalf("after a timeout, the next read: %q %v", b, err)
+	}
+}

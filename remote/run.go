@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -74,6 +75,27 @@ func bare(a string) bool {
 // RunOpts are a command's optional inputs.
 type RunOpts struct {
 	Stdin io.Reader // nil: none. Secrets go here, never in argv.
+	// Timeout, when set, kills a command that has not ended by then: for
+	// commands that only read (facts, pfctl -s), which must not hang arbo.
+	// Commands that change things (pkg install, ezjail-admin) run without.
+	Timeout time.Duration
+}
+
+// capped keeps at most MaxReadSize bytes of a command's output; more
+// cancels the command (a jail must not make arbo hold gigabytes).
+type capped struct {
+	buf    bytes.Buffer
+	over   bool
+	cancel context.CancelCauseFunc
+}
+
+func (w *capped) Write(p []byte) (int, error) {
+	if w.buf.Len()+len(p) > MaxReadSize {
+		w.over = true
+		w.cancel(ErrTooLarge)
+		return 0, ErrTooLarge
+	}
+	return w.buf.Write(p)
 }
 
 // Result is how a command ended. A non-zero Exit is a result, not an error.
@@ -105,9 +127,17 @@ func (c *Conn) Run(ctx context.Context, argv []string, opts RunOpts) (Result, er
 		return Result{}, c.wrapErr("opening a session for "+argv[0], err)
 	}
 	defer sess.Close()
-	var stdout, stderr bytes.Buffer
-	sess.Stdout = &stdout
-	sess.Stderr = &stderr
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if opts.Timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, opts.Timeout,
+			fmt.Errorf("%w within %s: the command was killed", ErrReadTimeout, opts.Timeout))
+		defer stop()
+	}
+	stdout, stderr := &capped{cancel: cancel}, &capped{cancel: cancel}
+	sess.Stdout = stdout
+	sess.Stderr = stderr
 	if opts.Stdin != nil {
 		sess.Stdin = opts.Stdin
 	}
@@ -124,7 +154,10 @@ func (c *Conn) Run(ctx context.Context, argv []string, opts RunOpts) (Result, er
 	}()
 
 	err = sess.Run(cmd)
-	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	res := Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes()}
+	if stdout.over || stderr.over {
+		return res, fmt.Errorf("machine %s: %s: output %w", c.Target.Machine, argv[0], ErrTooLarge)
+	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("machine %s: %s: %w", c.Target.Machine, argv[0], context.Cause(ctx))
 	}

@@ -2,7 +2,9 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,6 +149,26 @@ func TestRun(t *testing.T) {
 	t.Run("refused argument is an error before anything runs", func(t *testing.T) {
 		if _, err := c.Run(ctx, []string{"echo", "hi!"}, RunOpts{}); err == nil || !strings.Contains(err.Error(), "machine m1") {
 			t.Errorf("got %v", err)
+		}
+	})
+	t.Run("a read command that stalls is killed after its timeout", func(t *testing.T) {
+		start := time.Now()
+		_, err := c.Run(ctx, []string{"sleep", "30"}, RunOpts{Timeout: 200 * time.Millisecond})
+		if !errors.Is(err, ErrReadTimeout) || !strings.Contains(err.Error(), "machine m1") {
+			t.Errorf("got %v, want ErrReadTimeout naming machine m1", err)
+		}
+		if el := time.Since(start); el > 10*time.Second {
+			t.Errorf("took %s", el)
+		}
+	})
+	t.Run("output beyond MaxReadSize is refused", func(t *testing.T) {
+		_, err := c.Run(ctx, []string{"head", "-c", strconv.Itoa(MaxReadSize + 1), "/dev/zero"}, RunOpts{})
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "machine m1") {
+			t.Errorf("got %v, want ErrTooLarge naming machine m1", err)
+		}
+		res, err := c.Run(ctx, []string{"head", "-c", "1000", "/dev/zero"}, RunOpts{})
+		if err != nil || len(res.Stdout) != 1000 {
+			t.Errorf("a small output after it: %d bytes, %v", len(res.Stdout), err)
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {

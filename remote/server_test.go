@@ -45,6 +45,24 @@ type testServer struct {
 	// CutSFTPAfter, when > 0, closes the TCP connection once the client has
 	// sent that many bytes on an sftp channel: a cable pulled mid-write.
 	CutSFTPAfter atomic.Int64
+	// StallSFTP, while set, swallows every request sent on an sftp channel
+	// without answering: an sftp-server stuck in an open() of a FIFO.
+	StallSFTP atomic.Bool
+}
+
+// staller drops what the client sends while its server's StallSFTP is set.
+type staller struct {
+	io.ReadWriteCloser
+	s *testServer
+}
+
+func (r *staller) Read(p []byte) (int, error) {
+	for {
+		n, err := r.ReadWriteCloser.Read(p)
+		if err != nil || !r.s.StallSFTP.Load() {
+			return n, err
+		}
+	}
 }
 
 var (
@@ -228,6 +246,7 @@ func (s *testServer) session(raw net.Conn, ch ssh.Channel, reqs <-chan *ssh.Requ
 			if n := s.CutSFTPAfter.Load(); n > 0 {
 				rw = &cutter{ReadWriteCloser: ch, left: n, raw: raw}
 			}
+			rw = &staller{ReadWriteCloser: rw, s: s}
 			srv, err := sftp.NewServer(rw)
 			if err != nil {
 				return

@@ -62,6 +62,7 @@ type Target struct {
 	Timeout           time.Duration // TCP connect, and separately the SSH handshake
 	KeepaliveInterval time.Duration // keepalive@openssh.com every so often; <0 disables
 	KeepaliveMax      int           // missed keepalives before the connection is closed
+	ReadTimeout       time.Duration // each SFTP request of a read; 0: DefaultReadTimeout
 
 	// AgentSocket overrides SSH_AUTH_SOCK; "none" disables the agent. Mostly for tests.
 	AgentSocket string
