@@ -18,6 +18,7 @@ import (
 
 	"github.com/arbo-project/arbo/check"
 	"github.com/arbo-project/arbo/check/live"
+	"github.com/arbo-project/arbo/check/rendered"
 	"github.com/arbo-project/arbo/dns"
 	"github.com/arbo-project/arbo/erlang/tlsca"
 	"github.com/arbo-project/arbo/inventory"
@@ -62,8 +63,13 @@ func (e *FindingsError) Error() string {
 	return "the topology has error-level check findings (" + check.Summary(e.Report) + "): fix them, or accept them with a reason under accept: in the topology"
 }
 
-// Load reads and checks a topology and returns its digest.
-func Load(file string, strict bool) (*inventory.Cluster, *check.Report, string, error) {
+// Load reads and checks a topology and returns its digest. The firewall
+// rules (ARBO004, ARBO007, ARBO010, ARBO012) are judged on each host's
+// rendered pf.conf with the templates of templatesDir ("" = arbo's own), as
+// `arbo check --templates` judges them: a template override that skips lo0
+// or drops the management rule is refused by plan and apply too, not only
+// by check. A rendered file arbo cannot parse is an error.
+func Load(file string, strict bool, templatesDir string) (*inventory.Cluster, *check.Report, string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, nil, "", err
@@ -72,7 +78,15 @@ func Load(file string, strict bool) (*inventory.Cluster, *check.Report, string, 
 	if err != nil {
 		return nil, nil, "", err
 	}
-	return c, check.Run(c, check.Options{Strict: strict}), plan.Digest(b), nil
+	ts, err := templates.Load(templatesDir)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	rep, err := rendered.Run(c, ts, check.Options{Strict: strict})
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return c, rep, plan.Digest(b), nil
 }
 
 // renderer returns the RenderFunc of a plan: secrets are read unless the
@@ -145,7 +159,7 @@ func Dialer(c *inventory.Cluster, ov remote.Overrides) plan.Dialer {
 
 // Plan loads, checks, renders and plans. Offline plans connect to nothing.
 func Plan(ctx context.Context, file string, o Options) (*Prepared, error) {
-	c, rep, sha, err := Load(file, o.Strict)
+	c, rep, sha, err := Load(file, o.Strict, o.TemplatesDir)
 	if err != nil {
 		return nil, err
 	}

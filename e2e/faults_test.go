@@ -157,6 +157,13 @@ func TestFaults(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(tdir, "pf.conf.tmpl"), []byte(edit(t, string(tmpl), mgmt, "")), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// plan and apply judge the rendered rules (ARBO010 would refuse
+		// this template before any machine changes): accepted here, so that
+		// the guard behind the check, the on-box rollback, is what is tested.
+		e.writeTopology(newTopo + `
+accept:
+  - { id: ARBO010, reason: "e2e: the template drops the management rule on purpose, to prove the rollback" }
+`)
 		goodPF := e.read("server1", "/etc/pf.conf")
 		vmArgs := e.read("server1", "/usr/jails/app1/usr/local/etc/arbo/vm.args")
 		other := filepath.Join(e.dir, "other.yaml")

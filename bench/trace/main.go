@@ -144,7 +144,7 @@ func run(file, cfg string, doApply, bootstrap bool, confirm time.Duration, verbo
 	}
 
 	start := time.Now()
-	c, _, sha, err := deploy.Load(file, false)
+	c, _, sha, err := deploy.Load(file, false, "")
 	if err != nil {
 		return err
 	}

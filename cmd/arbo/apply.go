@@ -81,7 +81,7 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 	}
 	// Error-level findings stop apply before it connects anywhere: a
 	// refused run leaves no trace on the machines, not even reads.
-	if _, rep, _, err := deploy.Load(topology, d.Strict); err == nil && rep.HasErrors() {
+	if _, rep, _, err := deploy.Load(topology, d.Strict, d.TemplatesDir); err == nil && rep.HasErrors() {
 		writeFindings(g, rep)
 		return &ui.StatusError{Code: ui.ExitFindings, Err: &deploy.FindingsError{Report: rep}}
 	}
