@@ -1,10 +1,14 @@
 package jail
 
 import (
+	"bytes"
+	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/arbo-project/arbo/internal/golden"
 	"github.com/arbo-project/arbo/state"
+	"github.com/arbo-project/arbo/templates"
 )
 
 // ezjail-admin create -s takes what its tr/sed/bc pipeline turns into an
@@ -78,4 +82,30 @@ func TestZFSParentCmds(t *testing.T) {
 	if got := ZFSParentCmds("tank/jails"); len(got) != 1 {
 		t.Errorf("ZFSParentCmds(tank/jails) = %v: its parent is the pool", got)
 	}
+}
+
+// A ZFS host's ezjail.conf comes in two forms: with ezjail_use_zfs for a
+// basejail of datasets (what install makes with it, ezjail-admin:275-278),
+// without it for a basejail of plain directories, where create's zfs send
+// of newjail@ fails (ezjail-admin:747-757). Both are golden files.
+func TestEzjailConfVariants(t *testing.T) {
+	c := golden.Example(t, "single-host")
+	files, _, err := Render(c, c.Hosts[0], templates.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path != EzjailConf {
+			continue
+		}
+		if f.Variants == nil || !bytes.Equal(f.Content, f.Variants.Datasets) {
+			t.Fatalf("ezjail.conf: no variants, or Content is not the datasets form")
+		}
+		if !bytes.Contains(f.Variants.Datasets, []byte(`ezjail_use_zfs="YES"`)) || bytes.Contains(f.Variants.Plain, []byte("ezjail_use_zfs=")) {
+			t.Errorf("ezjail_use_zfs in the wrong form:\n%s\n---\n%s", f.Variants.Datasets, f.Variants.Plain)
+		}
+		golden.Check(t, filepath.Join("single-host", c.Hosts[0].Name, "ezjail.conf.plain-base"), f.Variants.Plain)
+		return
+	}
+	t.Fatal("no ezjail.conf")
 }

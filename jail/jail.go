@@ -42,6 +42,11 @@ type EzjailConfData struct {
 	JailDir    string // ezjail_jaildir
 	ExecStop   string // ezjail_exec_stop
 	ZFSDataset string // ezjail_jailzfs; empty: no ZFS settings at all
+	// UseZFS: basejail and newjail are ZFS datasets, or ezjail-admin
+	// install is about to make them (ezjail_use_zfs). False where they are
+	// plain directories: ezjail's create would copy newjail by zfs send of
+	// a newjail@ snapshot (ezjail-admin:747-752) and fail there.
+	UseZFS bool
 }
 
 // JailConfData is what ezjail-jail.tmpl receives: one jail's
@@ -118,10 +123,21 @@ func Render(c *inventory.Cluster, h *inventory.Host, ts *templates.Set) ([]state
 
 	ez := EzjailConfData{Path: EzjailConf, Cluster: c.Name, JailDir: JailDir, ExecStop: ExecStop}
 	if h.ZFS != nil {
-		ez.ZFSDataset = h.ZFS.Dataset
+		ez.ZFSDataset, ez.UseZFS = h.ZFS.Dataset, true
 	}
 	if err := add(EzjailConf, "ezjail.conf.tmpl", ez, state.File{}); err != nil {
 		return nil, nil, err
+	}
+	if h.ZFS != nil {
+		// The form for a basejail of plain directories, which plan picks
+		// when it finds one on the host.
+		ez.UseZFS = false
+		plain, err := ts.Execute("ezjail.conf.tmpl", ez)
+		if err != nil {
+			return nil, nil, fmt.Errorf("host %s: %s: %w", h.Name, EzjailConf, err)
+		}
+		f := &files[len(files)-1]
+		f.Variants = &state.BaseVariants{Datasets: f.Content, Plain: plain}
 	}
 
 	var jails []state.Jail

@@ -185,6 +185,7 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 			if err != nil {
 				return err
 			}
+			Settle(sess.Desired[m.Name], snap)
 			mp := Diff(sess.Desired[m.Name], snap, p.Options)
 			mu.Lock()
 			fresh[m.Name] = mp

@@ -26,6 +26,7 @@ func applyMachineWith(t *testing.T, m *memTarget, d *state.Machine, o Options) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	Settle(d, snap)
 	mp := Diff(d, snap, o)
 	if mp.Error != "" {
 		t.Fatal(mp.Error)

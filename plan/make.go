@@ -149,6 +149,7 @@ func Make(ctx context.Context, c *inventory.Cluster, o Options, env Env) (*Plan,
 					return nil
 				}
 			}
+			Settle(d, snap)
 			results[i] = Diff(d, snap, o)
 			return nil
 		})
@@ -175,6 +176,29 @@ func Fresh(d *state.Machine, factory []byte) *Snapshot {
 		s.Running = nil
 	}
 	return s
+}
+
+// Settle gives each file of d with two forms (ezjail.conf of a ZFS host)
+// the form the machine needs, from what was read: for a basejail of plain
+// directories (the basejail exists, and <zfs.dataset>/basejail and
+// /newjail are no datasets) the one without ezjail_use_zfs, else the one
+// with it, which ezjail-admin install then follows (ezjail-admin:275-278,
+// 1045-1048). It changes d in place and may be called again.
+func Settle(d *state.Machine, s *Snapshot) {
+	plain := d.ZFSDataset != "" && s.HasBasejail && s.ZFS != nil
+	if plain {
+		_, base := s.ZFS[d.ZFSDataset+"/basejail"]
+		_, tmpl := s.ZFS[d.ZFSDataset+"/newjail"]
+		plain = !base || !tmpl
+	}
+	for i := range d.Files {
+		if v := d.Files[i].Variants; v != nil {
+			d.Files[i].Content = v.Datasets
+			if plain {
+				d.Files[i].Content = v.Plain
+			}
+		}
+	}
 }
 
 // Digest is the sha256 of a topology file, recorded in a plan.

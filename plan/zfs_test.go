@@ -56,8 +56,13 @@ func newZFSHost() *zfsHost {
 		case argv[0] == jail.EzjailAdmin && argv[1] == "install":
 			conf, ok := h.m.files[jail.EzjailConf]
 			_, parent := h.datasets["zroot/usr/jails"]
-			h.installSaw = fmt.Sprintf("ezjail.conf %v (use_zfs_for_jails %v), parent dataset %v", ok, strings.Contains(string(conf.content), `ezjail_use_zfs_for_jails="YES"`), parent)
+			useZFS := strings.Contains(string(conf.content), `ezjail_use_zfs="YES"`)
+			h.installSaw = fmt.Sprintf("ezjail.conf %v (use_zfs %v), parent dataset %v", ok, useZFS, parent)
 			h.m.dirs[BasejailDir] = true
+			if useZFS { // ezjail-admin:277 (basejail), 1048 and 298 (fulljail, renamed newjail)
+				h.datasets["zroot/usr/jails/basejail"] = 0
+				h.datasets["zroot/usr/jails/newjail"] = 0
+			}
 		case argv[0] == jail.EzjailAdmin && argv[1] == "create":
 			// ezjail-admin:711,716: zfs create -o quota=<-s> <parentzfs>/<name>.
 			var q uint64
@@ -76,8 +81,10 @@ func zfsDesired(quota string) *state.Machine {
 	d := desired()
 	d.ZFSDataset = "zroot/usr/jails"
 	d.Jails[0].ZFS, d.Jails[0].Quota = "zroot/usr/jails/app1", quota
+	plain := []byte("ezjail_use_zfs_for_jails=\"YES\"\nezjail_jailzfs=\"zroot/usr/jails\"\n")
+	datasets := append(slices.Clone(plain), "ezjail_use_zfs=\"YES\"\n"...)
 	d.Files = append(d.Files, state.File{Path: jail.EzjailConf, Mode: 0o644, Owner: "root", Group: "wheel",
-		Content: []byte("ezjail_use_zfs_for_jails=\"YES\"\nezjail_jailzfs=\"zroot/usr/jails\"\n")})
+		Content: datasets, Variants: &state.BaseVariants{Datasets: datasets, Plain: plain}})
 	return d
 }
 
@@ -101,17 +108,13 @@ func TestZFSBootstrapAndQuota(t *testing.T) {
 			t.Errorf("the plan does not show the create with its quota: %q", a.Reason)
 		}
 	}
-	if want := "ezjail.conf true (use_zfs_for_jails true), parent dataset true"; h.installSaw != want {
+	if want := "ezjail.conf true (use_zfs true), parent dataset true"; h.installSaw != want {
 		t.Errorf("at ezjail-admin install: %s; want %s", h.installSaw, want)
 	}
 	if q := h.datasets["zroot/usr/jails/app1"]; q != 20<<30 {
 		t.Errorf("app1's quota is %d, want 20G", q)
 	}
-	snap, err := Read(context.Background(), h.m, zfsDesired("20G"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mp := Diff(zfsDesired("20G"), snap, Options{}); len(mp.Actions) != 0 {
+	if mp := replan(t, h.m, zfsDesired("20G")); len(mp.Actions) != 0 {
 		t.Fatalf("second plan not empty: %v", ops(mp))
 	}
 
@@ -126,15 +129,11 @@ func TestZFSBootstrapAndQuota(t *testing.T) {
 	if q := h.datasets["zroot/usr/jails/app1"]; q != 3<<39 {
 		t.Errorf("app1's quota is %d, want 1.5T", q)
 	}
-	snap, err = Read(context.Background(), h.m, zfsDesired("1.5T"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mp := Diff(zfsDesired("1.5T"), snap, Options{}); len(mp.Actions) != 0 {
+	if mp := replan(t, h.m, zfsDesired("1.5T")); len(mp.Actions) != 0 {
 		t.Fatalf("plan after the quota change not empty: %v", ops(mp))
 	}
 	// No zfs.quota: arbo leaves the quota alone.
-	if mp := Diff(zfsDesired(""), snap, Options{}); len(mp.Actions) != 0 {
+	if mp := replan(t, h.m, zfsDesired("")); len(mp.Actions) != 0 {
 		t.Errorf("a jail without zfs.quota gets quota actions: %v", ops(mp))
 	}
 }
@@ -171,5 +170,74 @@ func TestZFSMissingParentRefused(t *testing.T) {
 	mp := Diff(zfsDesired("20G"), snap, Options{})
 	if !strings.Contains(mp.Error, "zfs.dataset zroot/usr/jails does not exist") || has(mp, "create zfs zroot/usr/jails") {
 		t.Errorf("want a refusal naming the dataset: error %q, %v", mp.Error, ops(mp))
+	}
+}
+
+// replan reads m and plans d as Make does (Settle, then Diff).
+func replan(t *testing.T, m *memTarget, d *state.Machine) MachinePlan {
+	t.Helper()
+	snap, err := Read(context.Background(), m, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Settle(d, snap)
+	return Diff(d, snap, Options{})
+}
+
+// Issue 10 item 5: on a host whose basejail and newjail are plain
+// directories, ezjail.conf must not set ezjail_use_zfs: ezjail-admin create
+// would copy newjail with zfs snapshot/send of <jailzfs>/newjail
+// (ezjail-admin:747-752) and fail ("Could not copy template jail",
+// ezjail-admin:757). A base of datasets keeps it.
+func TestSettleEzjailConf(t *testing.T) {
+	tests := []struct {
+		name     string
+		basejail bool
+		zfs      map[string]uint64
+		useZFS   bool
+	}{
+		{"fresh host (install makes datasets)", false, map[string]uint64{}, true},
+		{"base of plain directories", true, map[string]uint64{"zroot/usr/jails": 0}, false},
+		{"base of plain directories, no parent dataset", true, map[string]uint64{}, false},
+		{"base of datasets", true, map[string]uint64{"zroot/usr/jails": 0, "zroot/usr/jails/basejail": 0, "zroot/usr/jails/newjail": 0}, true},
+		{"offline", false, nil, true},
+	}
+	for _, tt := range tests {
+		d := zfsDesired("")
+		s := &Snapshot{HasBasejail: tt.basejail, ZFS: tt.zfs}
+		Settle(d, s)
+		Settle(d, s) // again: the same
+		got := strings.Contains(string(d.File(jail.EzjailConf).Content), `ezjail_use_zfs="YES"`)
+		if got != tt.useZFS {
+			t.Errorf("%s: ezjail_use_zfs %v, want %v", tt.name, got, tt.useZFS)
+		}
+	}
+}
+
+// The whole cycle on a base of plain directories: the plan rewrites
+// ezjail.conf without ezjail_use_zfs before the create.
+func TestZFSPlainBase(t *testing.T) {
+	h := newZFSHost()
+	h.m.files[EzjailAdmin] = memFile{mode: 0o755}
+	h.m.dirs[BasejailDir] = true
+	h.datasets["zroot/usr/jails"] = 0
+	d := zfsDesired("20G")
+	snap, err := Read(context.Background(), h.m, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Settle(d, snap)
+	mp, res, err := applyMachineWith(t, h.m, d, Options{})
+	if err != nil || res.Failed() {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	if !has(mp, "create file "+jail.EzjailConf) || !has(mp, "create jail app1") {
+		t.Errorf("plan: %v", ops(mp))
+	}
+	if got := string(h.m.files[jail.EzjailConf].content); strings.Contains(got, "ezjail_use_zfs=") {
+		t.Errorf("ezjail.conf on a plain base sets ezjail_use_zfs:\n%s", got)
+	}
+	if mp := replan(t, h.m, zfsDesired("20G")); len(mp.Actions) != 0 {
+		t.Errorf("second plan not empty: %v", ops(mp))
 	}
 }

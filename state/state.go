@@ -36,6 +36,17 @@ type File struct {
 	// Erlang cookie file), so that a plan says which file it deploys
 	// without showing what it holds.
 	From string
+	// Variants, when set, are the file's two forms on a ZFS host whose
+	// basejail and newjail are datasets or plain directories (ezjail.conf:
+	// ezjail_use_zfs or not); plan picks one as Content once it has read
+	// the machine. Content is the datasets form until then.
+	Variants *BaseVariants `json:"-"`
+}
+
+// BaseVariants are ezjail.conf's forms for the two kinds of basejail.
+type BaseVariants struct {
+	Datasets []byte // basejail and newjail are ZFS datasets (or are about to be made)
+	Plain    []byte // basejail and newjail are plain directories
 }
 
 // Kinds of reload action, in the order apply runs them.
