@@ -370,9 +370,13 @@ func readZFS(ctx context.Context, t Target, dataset string) (map[string]uint64, 
 		if !ok {
 			continue
 		}
-		n, err := strconv.ParseUint(q, 10, 64)
-		if err != nil { // "-" or "none": no quota
-			n = 0
+		n, err := strconv.ParseUint(q, 10, 64) // -p: bytes, 0 for none
+		if err != nil {
+			// A zfs that prints sizes as it shows them (20G, none)
+			// anyway; "-" for no value at all.
+			if n, err = jail.QuotaBytes(q); err != nil {
+				n = 0
+			}
 		}
 		out[name] = n
 	}
