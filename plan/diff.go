@@ -103,7 +103,14 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 	}
 
 	zacts, zconf, zwarn := zfsActions(d, s, installing && needBase, created, foreign)
-	mp.Actions = append(mp.Actions, zacts...)
+	for _, a := range zacts {
+		if a.Op == OpCreate && installing {
+			// The parent dataset right after the bootstrap it belongs to.
+			mp.Actions = slices.Insert(mp.Actions, 1, a)
+		} else {
+			mp.Actions = append(mp.Actions, a)
+		}
+	}
 	conflicts = append(conflicts, zconf...)
 	if len(zwarn) > 0 {
 		mp.Warnings = append(slices.Clone(mp.Warnings), zwarn...)
