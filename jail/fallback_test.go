@@ -129,6 +129,31 @@ func TestFallbackThroughRealRCdPF(t *testing.T) {
 		}
 	}
 
+	// lo0 is filtered (ARBO012): the host reaches itself, a jail does not
+	// reach the host (its packets cross lo0 out, then in: both must pass).
+	lo, jail := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.30.1.10")
+	for _, tc := range []struct {
+		what     string
+		src, dst netip.Addr
+		port     int
+		pass     bool
+	}{
+		{"the host to itself", lo, lo, 25, true},
+		{"the host to its own address", mgmt, mgmt, 22, true},
+		{"jail app1 to the host's sshd", jail, mgmt, 22, false},
+		{"jail app1 to a host daemon", jail, mgmt, 8080, false},
+	} {
+		pass := true
+		for _, dir := range []string{"out", "in"} {
+			if ok, _ := rs.Decide(tc.src, tc.dst, "tcp", tc.port, pf.Crossing{Iface: "lo0", Dir: dir}); !ok {
+				pass = false
+			}
+		}
+		if pass != tc.pass {
+			t.Errorf("fallback on lo0: %s (tcp %d): pass=%v, want %v", tc.what, tc.port, pass, tc.pass)
+		}
+	}
+
 	// What arbo wrote before: the multi-line variable, no file. rc.d/pf
 	// joins it into one line, and pfctl refuses that.
 	old := "pf_fallback_rules_enable=\"YES\"\npf_fallback_rules=\"" + FallbackRules(c, h) + "\"\n"

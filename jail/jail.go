@@ -410,13 +410,30 @@ func RCConfVars(c *inventory.Cluster, h *inventory.Host) ([]Var, error) {
 // FallbackRules is the pf ruleset of /etc/pf-fallback.conf, which rc.d/pf
 // loads when /etc/pf.conf does not load: everything blocked except SSH from the management networks (from
 // anywhere when there are none, so that a broken ruleset never locks arbo
-// out), and the host's own outbound connections.
+// out), the host's own traffic to itself on lo0, and the host's own
+// outbound connections. lo0 is not skipped: a jail's packets to its host's
+// own addresses cross lo0 (ARBO012, pf.Render's comments), so only what
+// does not come from a jail of the host passes there. The jails' addresses
+// are a table, since pf expands a negated list `! { a, b }` into rules that
+// each let the other address through.
 func FallbackRules(c *inventory.Cluster, h *inventory.Host) string {
 	port := c.MachineSSH(h.Name).Port
 	if port == 0 {
 		port = 22
 	}
-	lines := []string{"set skip on lo0", "block drop log all"}
+	var jails []string
+	for _, j := range h.Jails {
+		for _, a := range j.IPs {
+			jails = append(jails, a.String())
+		}
+	}
+	var lines []string
+	lo0 := "pass quick on lo0 all keep state"
+	if len(jails) > 0 {
+		lines = append(lines, "table <arbo_local_jails> const { "+strings.Join(jails, ", ")+" }")
+		lo0 = "pass quick on lo0 from ! <arbo_local_jails> to any keep state"
+	}
+	lines = append(lines, "block drop log all", lo0)
 	mgmt := c.ManagementPrefixes(h.Name)
 	if len(mgmt) == 0 {
 		mgmt = []netip.Prefix{{}}

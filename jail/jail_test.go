@@ -220,7 +220,8 @@ gateway:
 				"ipv6_static_routes":     "",
 				"pf_fallback_rules":      "",
 				"pf_fallback_rules_file": "/etc/pf-fallback.conf",
-				FallbackConf: "set skip on lo0\nblock drop log all\n" +
+				FallbackConf: "table <arbo_local_jails> const { 10.1.1.11 }\nblock drop log all\n" +
+					"pass quick on lo0 from ! <arbo_local_jails> to any keep state\n" +
 					"pass in quick proto tcp from 192.168.1.0/24 to any port 22 flags S/SA keep state\n" +
 					"pass out quick all keep state",
 			},
@@ -241,7 +242,8 @@ hosts:
 				"static_routes":          "",
 				"pf_fallback_rules":      "",
 				"pf_fallback_rules_file": "/etc/pf-fallback.conf",
-				FallbackConf: "set skip on lo0\nblock drop log all\n" +
+				FallbackConf: "table <arbo_local_jails> const { 10.1.1.11 }\nblock drop log all\n" +
+					"pass quick on lo0 from ! <arbo_local_jails> to any keep state\n" +
 					"pass in quick proto tcp from 192.168.1.0/24 to any port 2222 flags S/SA keep state\n" +
 					"pass out quick all keep state",
 			},
@@ -261,7 +263,8 @@ hosts:
 				"defaultrouter":          "",
 				"pf_fallback_rules":      "",
 				"pf_fallback_rules_file": "/etc/pf-fallback.conf",
-				FallbackConf: "set skip on lo0\nblock drop log all\n" +
+				FallbackConf: "table <arbo_local_jails> const { 10.1.1.11 }\nblock drop log all\n" +
+					"pass quick on lo0 from ! <arbo_local_jails> to any keep state\n" +
 					"pass in quick proto tcp from 10.9.0.0/16 to any port 22 flags S/SA keep state\n" +
 					"pass in quick proto tcp from 192.168.1.0/24 to any port 22 flags S/SA keep state\n" +
 					"pass out quick all keep state",
