@@ -297,13 +297,25 @@ func TestUnboundCheckconf(t *testing.T) {
 	}
 }
 
+// freePort is a loopback port free for both UDP and TCP: unbound binds
+// both (a port free for UDP only made TestUnboundServes fail now and then
+// with "can't bind socket: Address already in use" on a busy box).
 func freePort(t *testing.T) int {
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 50 {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		tl, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			tl.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.LocalAddr().(*net.UDPAddr).Port
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return 0
 }
 
 func TestUnboundServes(t *testing.T) {
