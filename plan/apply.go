@@ -174,14 +174,39 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 	defer unlock()
 
 	// Re-read under the locks: apply does exactly what was reviewed or nothing.
+	// On hosts, files inside jail roots are read and written through the
+	// roots' no-symlink views (JailViewDir), mounted now and unmounted
+	// before the locks are released.
 	fresh := make(map[string]MachinePlan, len(p.Machines))
 	snaps := make(map[string]*Snapshot, len(p.Machines)) // what apply starts from: read under the locks
+	targets := make(map[string]Target, len(p.Machines))
 	var mu sync.Mutex
+	defer func() {
+		for _, t := range targets {
+			if v, ok := t.(*jailView); ok {
+				_ = v.close(ctx)
+			}
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(env.Parallel, 1))
 	for _, m := range p.Machines {
 		g.Go(func() error {
-			snap, err := Read(gctx, sess.Targets[m.Name], sess.Desired[m.Name])
+			t := sess.Targets[m.Name]
+			if m.Kind != state.KindGateway {
+				v, err := openViews(gctx, t, sess.Desired[m.Name])
+				mu.Lock()
+				targets[m.Name] = v
+				mu.Unlock()
+				if err != nil {
+					return fmt.Errorf("machine %s: %w", m.Name, err)
+				}
+				t = v
+			}
+			mu.Lock()
+			targets[m.Name] = t
+			mu.Unlock()
+			snap, err := Read(gctx, t, sess.Desired[m.Name])
 			if err != nil {
 				return err
 			}
@@ -212,7 +237,7 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				a := &applier{ctx: ctx, c: c, env: env, name: n, t: sess.Targets[n], d: sess.Desired[n], mp: fresh[n], snap: snaps[n], opts: p.Options}
+				a := &applier{ctx: ctx, c: c, env: env, name: n, t: targets[n], d: sess.Desired[n], mp: fresh[n], snap: snaps[n], opts: p.Options}
 				out[i] = a.run()
 			}()
 		}
@@ -491,6 +516,17 @@ func (a *applier) host() error {
 	for _, act := range a.has(OpAdopt, KindJail) {
 		a.addJail(a.jailSpec(act.Jail))
 		a.step(describe(act))
+	}
+	// The new jails' roots exist now: their views too, before anything is
+	// written into them.
+	if v, ok := a.t.(*jailView); ok {
+		var roots []string
+		for _, act := range a.has(OpCreate, KindJail) {
+			roots = append(roots, a.jailSpec(act.Jail).Root)
+		}
+		if err := v.mount(a.ctx, roots); err != nil {
+			return err
+		}
 	}
 	// Quotas of existing jails' datasets that differ from zfs.quota.
 	for _, act := range a.has(OpUpdate, KindZFS) {

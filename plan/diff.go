@@ -136,7 +136,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 			continue
 		}
 		if f.Jail != "" && cur.Symlink {
-			conflicts = append(conflicts, fmt.Sprintf("%s is a symlink inside jail %s's root: arbo never writes through one (remove it and find out who made it)", f.Path, f.Jail))
+			conflicts = append(conflicts, fmt.Sprintf("%s is a symlink inside jail %s's root, or a directory above it is: arbo never writes through one (remove it and find out who made it)", f.Path, f.Jail))
 			continue
 		}
 		want := digestOf(f.Content) // compared here; kept in the plan only for non-sensitive files

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -30,6 +31,56 @@ type memTarget struct {
 	// which still sees every call).
 	pfOn    bool
 	pfRules string
+	// mounts are the jail views apply mounted: view → jail root. Paths
+	// under a view are the root's (a nullfs mount); views count as
+	// infrastructure, not as calls.
+	mounts map[string]string
+}
+
+// real maps a path under a mounted view to the jail root's (m.mu held).
+func (m *memTarget) real(p string) string {
+	for v, r := range m.mounts {
+		if p == v || strings.HasPrefix(p, v+"/") {
+			return r + strings.TrimPrefix(p, v)
+		}
+	}
+	return p
+}
+
+// views runs apply's view scripts: mount (printing the roots that exist)
+// and unmount.
+func (m *memTarget) views(argv []string) (remote.Result, bool) {
+	if len(argv) < 4 || argv[0] != "/bin/sh" {
+		return remote.Result{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mounts == nil {
+		m.mounts = map[string]string{}
+	}
+	switch argv[2] {
+	case mountViewsScript:
+		var out strings.Builder
+		args := argv[5:]
+		for i := 0; i+1 < len(args); i += 2 {
+			r, v := args[i], args[i+1]
+			exists := m.dirs[r]
+			for p := range m.files {
+				exists = exists || strings.HasPrefix(p, r+"/")
+			}
+			if exists {
+				m.mounts[v] = r
+				out.WriteString(r + "\n")
+			}
+		}
+		return remote.Result{Stdout: []byte(out.String())}, true
+	case unmountViewsScript:
+		for _, v := range argv[4:] {
+			delete(m.mounts, v)
+		}
+		return remote.Result{}, true
+	}
+	return remote.Result{}, false
 }
 
 type memFile struct {
@@ -70,7 +121,7 @@ func (m *memTarget) ReadFiles(_ context.Context, paths []string) (map[string][]b
 	defer m.mu.Unlock()
 	out := map[string][]byte{}
 	for _, p := range paths {
-		if f, ok := m.files[p]; ok && !f.link {
+		if f, ok := m.files[m.real(p)]; ok && !f.link {
 			out[p] = append([]byte(nil), f.content...)
 		}
 	}
@@ -80,6 +131,7 @@ func (m *memTarget) ReadFiles(_ context.Context, paths []string) (map[string][]b
 func (m *memTarget) stat(p string) (fs.FileInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	p = m.real(p)
 	if f, ok := m.files[p]; ok {
 		return memInfo{name: path.Base(p), f: f, mtime: m.mtimes[p]}, nil
 	}
@@ -100,6 +152,9 @@ func (m *memTarget) Run(_ context.Context, argv []string, o remote.RunOpts) (rem
 			return remote.Result{}, err
 		}
 		stdin = string(b)
+	}
+	if r, ok := m.views(argv); ok {
+		return r, nil
 	}
 	m.mu.Lock()
 	if len(argv) == 3 && argv[2] == pfScript {
@@ -143,6 +198,7 @@ func (m *memTarget) Run(_ context.Context, argv []string, o remote.RunOpts) (rem
 func (m *memTarget) WriteFileAtomic(p string, content []byte, mode fs.FileMode, uid, gid int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	p = m.real(p)
 	if m.writeErr != nil {
 		if err := m.writeErr(p); err != nil {
 			return err
@@ -154,6 +210,7 @@ func (m *memTarget) WriteFileAtomic(p string, content []byte, mode fs.FileMode, 
 
 func (m *memTarget) WriteFileAtomicKeepPrev(p string, content []byte, mode fs.FileMode, uid, gid int) error {
 	m.mu.Lock()
+	p = m.real(p)
 	if old, ok := m.files[p]; ok {
 		m.files[p+".arbo-prev"] = old
 	}
@@ -164,6 +221,7 @@ func (m *memTarget) WriteFileAtomicKeepPrev(p string, content []byte, mode fs.Fi
 func (m *memTarget) MkdirAll(p string, _ fs.FileMode) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	p = m.real(p)
 	for ; p != "/" && p != "."; p = path.Dir(p) {
 		m.dirs[p] = true
 	}
@@ -173,6 +231,7 @@ func (m *memTarget) MkdirAll(p string, _ fs.FileMode) error {
 func (m *memTarget) Remove(p string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	p = m.real(p)
 	if _, ok := m.files[p]; ok {
 		delete(m.files, p)
 		return nil
@@ -187,9 +246,10 @@ func (m *memTarget) Remove(p string) error {
 func (m *memTarget) CheckNoSymlinks(root, p string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	root, p = m.real(root), m.real(p)
 	for cur := p; strings.HasPrefix(cur, root+"/"); cur = path.Dir(cur) {
 		if f, ok := m.files[cur]; ok && f.link {
-			return fs.ErrPermission
+			return fmt.Errorf("%s: %w", cur, remote.ErrSymlink)
 		}
 	}
 	return nil

@@ -273,6 +273,33 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 			return nil
 		})
 	}
+	// A jail's file whose path goes through a symlink (the file or a
+	// directory above it) is the jail's doing: flagged, so that the plan
+	// refuses it, and never read as the jail's.
+	linked := map[string]bool{}
+	g.Go(func() error {
+		sg, sctx := errgroup.WithContext(gctx)
+		sg.SetLimit(16)
+		for _, f := range d.Files {
+			if f.Jail == "" {
+				continue
+			}
+			sg.Go(func() error {
+				if sctx.Err() != nil {
+					return sctx.Err()
+				}
+				err := t.CheckNoSymlinks(path.Join(JailDir, f.Jail), f.Path)
+				if errors.Is(err, remote.ErrSymlink) {
+					mu.Lock()
+					linked[f.Path] = true
+					mu.Unlock()
+					return nil
+				}
+				return err
+			})
+		}
+		return sg.Wait()
+	})
 	if err := g.Wait(); err != nil {
 		if manifestErr != nil {
 			return nil, manifestErr
@@ -287,6 +314,10 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 	for _, p := range list {
 		fi, ok := stats[p]
 		b, has := contents[p]
+		if linked[p] {
+			s.Files[p] = FileState{Exists: true, Symlink: true, Digest: "symlink"}
+			continue
+		}
 		if !ok && !has {
 			s.Files[p] = FileState{}
 			continue
@@ -301,6 +332,12 @@ func Read(ctx context.Context, t Target, d *state.Machine) (*Snapshot, error) {
 		}
 		if fsx.Sensitive = sensitive[p]; !fsx.Sensitive {
 			fsx.Content = b
+		}
+		if fsx.Symlink && underAny(p, jailRoots) {
+			// A jail's symlink may point at any host file: what was read
+			// through it is not the jail's, and is never shown or compared
+			// (the plan refuses the file as a conflict).
+			fsx.Content, fsx.Digest = nil, "symlink"
 		}
 		s.Files[p] = fsx
 	}
@@ -401,4 +438,14 @@ func parseLo1(out []byte) map[string]bool {
 		}
 	}
 	return m
+}
+
+// underAny says whether p lies below one of roots.
+func underAny(p string, roots map[string]bool) bool {
+	for r := range roots {
+		if strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
 }

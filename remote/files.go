@@ -301,6 +301,9 @@ func (c *Conn) Rename(oldpath, newpath string) error {
 	return nil
 }
 
+// ErrSymlink says a path inside a jail root goes through a symlink.
+var ErrSymlink = errors.New("a symlink inside a jail root")
+
 // CheckNoSymlinks refuses p when any component of it below root (p itself
 // included, when it exists) is a symlink: inside a jail root, a symlink
 // planted by the jail could make root write outside it. Components that do
@@ -354,7 +357,7 @@ func (c *Conn) CheckNoSymlinks(root, p string) error {
 			return c.wrapErr("lstat "+comp, err)
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("machine %s: refusing to write %s: %s is a symlink inside %s; remove it (and find out who made it)", c.Target.Machine, p, comp, root)
+			return fmt.Errorf("machine %s: refusing to write %s: %s is %w %s; remove it (and find out who made it)", c.Target.Machine, p, comp, ErrSymlink, root)
 		}
 	}
 	return nil
