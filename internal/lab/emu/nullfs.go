@@ -45,7 +45,8 @@ func init() {
 }
 
 // mountNullfsView: mount_nullfs [-o options] target mount-point. With
-// nosymfollow (or when no other stand-in models nullfs) the mount is real.
+// nosymfollow (or when no other stand-in models nullfs) the mount is real,
+// and only real.
 func mountNullfsView(e *env, args []string) int {
 	opts, rest, err := getopts(args[1:], "o:")
 	if err != nil || len(rest) != 2 {
@@ -82,15 +83,12 @@ func mountNullfsView(e *env, args []string) int {
 	if !nosymfollow && prev != nil {
 		return prev(e, args)
 	}
+	// A real mount only: the other stand-in's table models the jails'
+	// own mounts, and a view left by a cut run must not stay "busy" there
+	// after the real one is gone.
 	if err := mountView(e.p(src), e.p(dst), ro, nosymfollow); err != nil {
 		fmt.Fprintf(e.stderr, "mount_nullfs: %s: %v\n", dst, err)
 		return 1
-	}
-	if prev != nil {
-		if code := prev(e, args); code != 0 {
-			_ = unmountView(e.p(dst))
-			return code
-		}
 	}
 	return 0
 }
@@ -111,11 +109,14 @@ func umountView(e *env, args []string) int {
 	code := 0
 	for _, p := range rest {
 		realErr := unmountView(e.p(p))
+		if realErr == nil {
+			continue
+		}
 		if prev := viewPrev["umount"]; prev != nil {
 			var msg strings.Builder
 			pe := *e
 			pe.stderr = &msg
-			if prev(&pe, []string{args[0], p}) == 0 || realErr == nil {
+			if prev(&pe, []string{args[0], p}) == 0 {
 				continue
 			}
 			fmt.Fprint(e.stderr, msg.String())

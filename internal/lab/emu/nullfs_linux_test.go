@@ -63,3 +63,20 @@ func TestNullfsView(t *testing.T) {
 		t.Errorf("umount of nothing: %s", errs)
 	}
 }
+
+func TestNullfsViewRemount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting needs root")
+	}
+	l := newLab(t, "")
+	l.write("/usr/jails/app1/etc/resolv.conf", "x\n")
+	if err := os.MkdirAll(l.path("/var/db/arbo/jailfs/app1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		l.must("mount_nullfs", "-o", "nosymfollow", "/usr/jails/app1", "/var/db/arbo/jailfs/app1")
+		t.Log(l.must("mount"))
+		l.must("umount", "/var/db/arbo/jailfs/app1")
+		t.Log(l.must("mount"))
+	}
+}
