@@ -218,3 +218,36 @@ func TestSingleHostBootstrap(t *testing.T) {
 	}
 	e.converged()
 }
+
+// TestZFSPlainBasejail (issue 10 item 5): a ZFS host whose basejail and
+// newjail are plain directories (ezjail-admin install ran without
+// ezjail_use_zfs, as arbo's bootstrap ran it before it wrote ezjail.conf
+// first). With ezjail_use_zfs, ezjail-admin create copies newjail by zfs
+// snapshot/send of <jailzfs>/newjail (ezjail-admin:747-752), which does not
+// exist: "Could not copy template jail" (ezjail-admin:757). arbo leaves
+// ezjail_use_zfs out there: each jail is still a dataset, filled with a copy
+// of newjail's files (ezjail-admin:754). On ezjail's own code.
+func TestZFSPlainBasejail(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../examples/single-host/topology.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := edit(t, string(b), "cookie_file: erlang.cookie ", "cookie_file: secrets/erlang.cookie ")
+	e := newEnv(t, top, append(realCode(t), lab.WithBasejail())...)
+	// The parent dataset is missing: refused, with the command that makes it.
+	r := e.run("plan", e.topo)
+	e.want(r, 1, "zfs.dataset zroot/usr/jails does not exist", "zfs create -o mountpoint=none zroot/usr/jails")
+	e.ssh("box", "zfs create -o mountpoint=none zroot/usr/jails")
+	e.applyOK()
+	if conf := e.read("box", "/usr/local/etc/ezjail.conf"); strings.Contains(conf, "ezjail_use_zfs=") || !strings.Contains(conf, `ezjail_use_zfs_for_jails="YES"`) {
+		t.Errorf("ezjail.conf on a plain basejail:\n%s", conf)
+	}
+	if got := e.ssh("box", "zfs list -H -o name,quota -r zroot/usr/jails"); got != "zroot/usr/jails\tnone\nzroot/usr/jails/app1\tnone\nzroot/usr/jails/db1\t20G\nzroot/usr/jails/ns1\tnone" {
+		t.Errorf("datasets:\n%s", got)
+	}
+	if !e.exists("box", "/usr/jails/db1/etc/passwd") {
+		t.Error("db1's dataset holds no copy of newjail")
+	}
+	e.converged()
+}
