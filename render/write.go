@@ -11,8 +11,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/arbo-project/arbo/inventory"
 	"github.com/arbo-project/arbo/state"
@@ -253,6 +256,7 @@ func writeDir(dir string, c *inventory.Cluster, machines []state.Machine, zones 
 	if err := os.Chmod(tmp, mode); err != nil {
 		return fmt.Errorf("render: %w", err)
 	}
+	var jobs []newFile
 	for _, m := range machines {
 		for _, f := range m.Files {
 			local, err := localPath(m.Name, f.Path)
@@ -263,15 +267,11 @@ func writeDir(dir string, c *inventory.Cluster, machines []state.Machine, zones 
 			if f.Sensitive {
 				fm &= 0o600
 			}
-			if err := writeNew(tmp, local, f.Content, fm); err != nil {
-				return err
-			}
+			jobs = append(jobs, newFile{local, f.Content, fm})
 		}
 	}
 	for _, e := range mf.Exports {
-		if err := writeNew(tmp, e.Local, zones[strings.TrimPrefix(e.Local, "exports/")], 0o644); err != nil {
-			return err
-		}
+		jobs = append(jobs, newFile{e.Local, zones[strings.TrimPrefix(e.Local, "exports/")], 0o644})
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -280,18 +280,71 @@ func writeDir(dir string, c *inventory.Cluster, machines []state.Machine, zones 
 	if err := enc.Encode(mf); err != nil {
 		return fmt.Errorf("render: manifest: %w", err)
 	}
-	if err := writeNew(tmp, ManifestName, b.Bytes(), 0o644); err != nil {
+	jobs = append(jobs, newFile{ManifestName, b.Bytes(), 0o644})
+	if err := writeTree(tmp, jobs); err != nil {
 		return err
 	}
-	return swapDir(tmp, dir, exists)
+	if err := swapDir(tmp, dir, exists); err != nil {
+		return err
+	}
+	// The rename itself is durable once the directory holding it is.
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("render: %s is in place, but syncing %s: %w", dir, parent, err)
+	}
+	return nil
 }
 
-// writeNew writes a file of a tree being built (nobody else sees it yet).
+// newFile is one file of a tree being built.
+type newFile struct {
+	local string // slash-separated, relative to the tree
+	b     []byte
+	mode  fs.FileMode
+}
+
+// writeTree writes the files of a tree nobody else sees yet, then makes
+// all of it durable at once. The directories are made first, one after
+// another; the files are written side by side, without an fsync each
+// (at 100 hosts × 20 jails that is 10,000 fsyncs in a row: most of a
+// serial render -o's time); syncTree then flushes the tree, many files at
+// once, before swapDir renames it into place.
+func writeTree(root string, files []newFile) error {
+	dirs := []string{root}
+	made := map[string]bool{root: true}
+	for _, f := range files {
+		d := filepath.Dir(filepath.Join(root, filepath.FromSlash(f.local)))
+		if made[d] {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("render: writing %s: %w", f.local, err)
+		}
+		for x := d; !made[x]; x = filepath.Dir(x) {
+			made[x] = true
+			dirs = append(dirs, x)
+		}
+	}
+	var g errgroup.Group
+	g.SetLimit(writers)
+	for _, f := range files {
+		g.Go(func() error { return writeNew(root, f.local, f.b, f.mode) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := syncTree(root, files, dirs); err != nil {
+		return fmt.Errorf("render: making %s durable: %w", root, err)
+	}
+	return nil
+}
+
+// writers is how many files are written at once: the work is the kernel's
+// (open, write, close), so more than the CPUs.
+var writers = 4 * runtime.GOMAXPROCS(0)
+
+// writeNew writes a file of a tree being built (nobody else sees it yet);
+// its directory exists. Durability is syncTree's.
 func writeNew(root, local string, b []byte, mode fs.FileMode) error {
 	p := filepath.Join(root, filepath.FromSlash(local))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("render: writing %s: %w", local, err)
-	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return fmt.Errorf("render: writing %s: %w", local, err)
@@ -304,15 +357,44 @@ func writeNew(root, local string, b []byte, mode fs.FileMode) error {
 		f.Close()
 		return fmt.Errorf("render: writing %s: %w", local, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("render: writing %s: %w", local, err)
-	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("render: writing %s: %w", local, err)
 	}
 	return nil
 }
+
+// syncPaths fsyncs each path (files and directories), several at once.
+func syncPaths(paths []string) error {
+	var g errgroup.Group
+	g.SetLimit(writers)
+	for _, p := range paths {
+		g.Go(func() error {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return f.Sync()
+		})
+	}
+	return g.Wait()
+}
+
+// syncTree makes a freshly written tree durable: every file and directory
+// is fsynced, many at once, so the file system commits them together
+// (ext4's and UFS's journals and ZFS's intent log batch concurrent
+// fsyncs) instead of one commit per file. syncfs(2) would be one call, but
+// Linux only, and it flushes everything else dirty on that file system too.
+func syncTree(root string, files []newFile, dirs []string) error {
+	paths := make([]string, 0, len(files)+len(dirs))
+	for _, f := range files {
+		paths = append(paths, filepath.Join(root, filepath.FromSlash(f.local)))
+	}
+	return syncPaths(append(paths, dirs...))
+}
+
+// syncDir fsyncs a directory, so that a rename inside it is durable.
+func syncDir(dir string) error { return syncPaths([]string{dir}) }
 
 // swapDir puts the finished tree tmp at dir: a rename when dir does not
 // exist; else dir is renamed aside, tmp into its place, and the old tree
