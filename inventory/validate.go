@@ -459,14 +459,21 @@ func (v *validator) forwardTarget(p string, f Forward) {
 		}
 	}
 	for port := f.ToPort.Min; port <= f.ToPort.Max; port++ {
-		served := false
-		for _, s := range t.Services {
+		var served *Service
+		for i, s := range t.Services {
 			if !s.Erlang && s.Proto == f.Proto && s.Ports.Contains(port) {
-				served = true
-				break
+				served = &t.Services[i]
+				if fromOutside(v.c, s) {
+					break
+				}
 			}
 		}
-		if served {
+		if served != nil && !fromOutside(v.c, *served) {
+			v.at(path, f.Pos, "forward to tier %s: %s %d is service %s, whose from does not list gateway: its jails' firewall would drop this public traffic; add gateway to its from",
+				f.To, f.Proto, port, served.Name)
+			return
+		}
+		if served != nil {
 			continue
 		}
 		has := "it has no service with a port"
@@ -477,6 +484,17 @@ func (v *validator) forwardTarget(p string, f Forward) {
 			f.To, f.Proto, port, f.To, has)
 		return
 	}
+}
+
+// fromOutside reports whether a service takes clients from outside the
+// cluster: `gateway`, or a CIDR that is not inside the cluster's networks.
+func fromOutside(c *Cluster, s Service) bool {
+	for _, f := range s.From {
+		if f.Kind == SourceGateway || (f.Kind == SourceCIDR && f.CIDR.IsValid() && !c.InsideCluster(f.CIDR)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) hosts() {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/arbo-project/arbo/deploy"
+	"github.com/arbo-project/arbo/ui"
 )
 
 func newRenderCommand(g *globalOptions) *cobra.Command {
@@ -33,7 +34,7 @@ The Erlang cookie file must exist (the rendered files hold it).`,
 				return err
 			}
 			for _, w := range warnings {
-				fmt.Fprintf(g.stderr, "warning: %s\n", w)
+				fmt.Fprintf(g.stderr, "warning: %s\n", ui.EscapeLine(w)) // may quote the --pfsense-base config.xml
 			}
 			files := 0
 			for _, m := range machines {
