@@ -19,6 +19,7 @@ import (
 	"github.com/arbo-project/arbo/check"
 	"github.com/arbo-project/arbo/check/live"
 	"github.com/arbo-project/arbo/check/rendered"
+	"github.com/arbo-project/arbo/check/verify"
 	"github.com/arbo-project/arbo/dns"
 	"github.com/arbo-project/arbo/erlang/tlsca"
 	"github.com/arbo-project/arbo/inventory"
@@ -419,4 +420,10 @@ func Render(file string, o RenderOptions) ([]state.Machine, []string, error) {
 // --live), read-only, over the SSH settings of o.
 func CheckLive(ctx context.Context, c *inventory.Cluster, strict bool, o Options) (*check.Report, error) {
 	return live.Run(ctx, c, live.Options{Check: check.Options{Strict: strict}, Dial: Dialer(c, o.SSH), Parallel: parallel(o, c), Hosts: o.Plan.Hosts})
+}
+
+// Verify runs arbo verify's probes on the machines the topology names,
+// read-only, over the SSH settings of o.
+func Verify(ctx context.Context, c *inventory.Cluster, wait time.Duration, o Options) *verify.Report {
+	return verify.Run(ctx, c, verify.Plan(c), verify.Options{Dial: Dialer(c, o.SSH), Parallel: parallel(o, c), Wait: wait, Hosts: o.Plan.Hosts})
 }

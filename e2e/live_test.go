@@ -106,3 +106,34 @@ func TestLiveUnreachable(t *testing.T) {
 		t.Errorf("server1 judged drifted:\n%s", r)
 	}
 }
+
+// TestVerifyPlumbing: arbo verify reaches every jail through the real sshd
+// and jexec, one command per jail, read-only. The lab's jails have no
+// userland (jexec: "the lab jail has no /bin/sh"), and there are no
+// stand-ins for host(1), nc(1) or epmd yet (they would need the other
+// machines' loaded rules and the served zone), so every probe is reported
+// unknown with the reason, and verify exits 3: never a pass it did not
+// prove.
+func TestVerifyPlumbing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, exampleTopology(t), lab.WithBasejail())
+	e.applyOK()
+	before := e.snapshotAll()
+	r := e.run("verify", "--wait", "1s", "--format", "json", e.topo)
+	e.want(r, 3, `"outcome": "unknown"`, `"failing": true`, "no /bin/sh")
+	if strings.Contains(r.stdout, `"outcome": "passed"`) {
+		t.Errorf("a probe passed without a probe tool:\n%s", r)
+	}
+	e.unchangedSince(before)
+	for _, m := range []string{"server1", "server2"} {
+		n := 0
+		for _, c := range e.calls(m) {
+			if c.Argv[0] == "jexec" && len(c.Argv) > 2 && c.Argv[2] == "/bin/sh" {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("%s: %d probe commands, want one per jail (2)", m, n)
+		}
+	}
+}

@@ -146,7 +146,7 @@ func (e *env) run(args ...string) result {
 func (e *env) runWith(sshConfig string, args ...string) result {
 	e.t.Helper()
 	full := args
-	if sshConfig != "" && len(args) > 0 && (args[0] == "plan" || args[0] == "apply" || args[0] == "check" && slices.Contains(args, "--live")) {
+	if sshConfig != "" && len(args) > 0 && (args[0] == "plan" || args[0] == "apply" || args[0] == "verify" || args[0] == "check" && slices.Contains(args, "--live")) {
 		full = append([]string{args[0], "--ssh-config", sshConfig}, args[1:]...)
 	}
 	cmd := exec.Command(arboBin, full...)

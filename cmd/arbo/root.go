@@ -54,6 +54,7 @@ pfSense gateway and the Erlang cluster inside the jails.
 		newCheckCommand(g),
 		newPlanCommand(g),
 		newApplyCommand(g),
+		newVerifyCommand(g),
 		newShowCommand(g),
 		newRenderCommand(g),
 		newVersionCommand(g),
