@@ -178,7 +178,9 @@ func Issue(c *inventory.Cluster, now time.Time) ([]Action, error) {
 	for _, n := range Nodes(c) {
 		what, why := "issued", ""
 		if cert, _, err := readNode(l, n, ca.Cert); err == nil {
-			if left := cert.NotAfter.Sub(now); left > RenewBefore {
+			// Keep it unless it ends soon, and a new one would end later
+			// (a certificate never outlives the CA; check warns about it).
+			if left := cert.NotAfter.Sub(now); left > RenewBefore || !cert.NotAfter.Before(ca.Cert.NotAfter) {
 				acts = append(acts, Action{What: "kept", Node: n.Name, Path: l.NodeCert(n.Jail), Key: l.NodeKey(n.Jail), Till: cert.NotAfter})
 				continue
 			}

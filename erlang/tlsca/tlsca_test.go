@@ -237,3 +237,62 @@ func TestWithoutTLS(t *testing.T) {
 		t.Errorf("Inspect without tls: %v", ps)
 	}
 }
+
+func TestIPv6Node(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "topology.yaml")
+	src := `version: 1
+cluster: t
+domain: t.internal
+networks:
+  lan: { cidr: 192.168.1.0/24 }
+  app: { cidr: "fd00:1::/64" }
+tiers:
+  app: { role: app, network: app }
+erlang: { tiers: [app], basename: t, dist_ports: 9100-9101, cookie_file: c, discovery: app, consensus: 1, tls: true }
+hosts:
+  - name: h1
+    ssh: { address: 192.168.1.11 }
+    interfaces: [{ device: em0, network: lan, address: 192.168.1.11 }]
+    jails: [{ name: a1, tier: app, ip: "fd00:1::11" }]
+`
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := inventory.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(c, now); err != nil {
+		t.Fatal(err)
+	}
+	a1 := readCert(t, For(c).NodeCert("a1"))
+	if len(a1.IPAddresses) != 1 || a1.IPAddresses[0].String() != "fd00:1::11" || a1.DNSNames[0] != "fd00:1::11" {
+		t.Errorf("a1: %v %v", a1.IPAddresses, a1.DNSNames)
+	}
+	if _, err := Load(c); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestNoChurnBeforeTheCAEnds(t *testing.T) {
+	c := cluster(t, "")
+	if _, err := Init(c, now); err != nil {
+		t.Fatal(err)
+	}
+	// Late in the CA's life a node certificate ends with the CA: renewing
+	// it again cannot extend it, so certs keeps it (check warns about the CA).
+	late := now.Add(CAValidity - 200*24*time.Hour)
+	acts, err := Issue(c, late)
+	if err != nil || acts[0].What != "renewed" {
+		t.Fatalf("first renewal: %+v %v", acts, err)
+	}
+	ca := readCert(t, For(c).CACert())
+	if got := readCert(t, For(c).NodeCert("a1")); !got.NotAfter.Equal(ca.NotAfter) {
+		t.Errorf("a1 ends %v, the CA %v", got.NotAfter, ca.NotAfter)
+	}
+	acts, err = Issue(c, ca.NotAfter.Add(-10*24*time.Hour))
+	if err != nil || acts[0].What != "kept" || acts[1].What != "kept" {
+		t.Errorf("renewal that cannot extend: %+v %v", acts, err)
+	}
+}
