@@ -2,14 +2,15 @@ package emu
 
 import (
 	"bytes"
-	"flag"
+	sharedfix "github.com/arbo-project/arbo/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+// update is golden's -update flag (one per test binary).
+var update = sharedfix.Update
 
 // lab is a machine root in a temp dir.
 type lab struct {

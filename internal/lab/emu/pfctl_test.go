@@ -1,6 +1,7 @@
 package emu
 
 import (
+	sharedfix "github.com/arbo-project/arbo/internal/golden"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -161,10 +162,6 @@ func TestPfctlTables(t *testing.T) {
 	l.fails(1, "pfctl", "-t", "nosuch", "-T", "show")
 }
 
-// pfctlCorpusDir is the shared pfctl corpus, found relative to the module
-// root (internal/lab/emu is three levels below it).
-const pfctlCorpusDir = "../../../../shared/fixtures/pfctl"
-
 // TestPfctlCorpus measures -nf against FreeBSD's and OpenBSD's pfctl test
 // files (shared/fixtures/pfctl/README.md): every pass case (.in with a .ok)
 // must be accepted, and FreeBSD's .ok files too (upstream's selfpfNNNN test
@@ -172,13 +169,9 @@ const pfctlCorpusDir = "../../../../shared/fixtures/pfctl"
 // error the .fail pattern matches (pfctl_test.c: ATF_CHECK_MATCH, a POSIX
 // extended regexp).
 func TestPfctlCorpus(t *testing.T) {
-	base := pfctlCorpusDir
-	if _, err := os.Stat(base); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus missing: %v", err)
-		}
-		t.Skipf("pfctl corpus not available: %v", err)
-	}
+	// The shared pfctl corpus, beside the module root (skips with the
+	// reason without it, fails under CI=true).
+	base := sharedfix.Shared(t, "fixtures", "pfctl")
 	manifest, err := os.ReadFile(filepath.Join(base, "MANIFEST.tsv"))
 	if err != nil {
 		t.Fatal(err)
