@@ -85,6 +85,13 @@ func TestFidelityHost(t *testing.T) {
 		}
 	})
 
+	// FreeBSD sh's setvar builtin (network.subr's clone_up uses it).
+	t.Run("setvar", func(t *testing.T) {
+		if out, e, err := run(`f() { local v; setvar v "a b"; echo "[$v]"; }; f; env -i /bin/sh -c 'setvar w 1; echo $w'`); err != nil || out != "[a b]\n1\n" {
+			t.Errorf("setvar: %q %q %v", out, e, err)
+		}
+	})
+
 	// A command the lab does not provide fails as on FreeBSD (127) and the
 	// call log shows it, also from a script under service(8)'s env -i.
 	t.Run("unknown command: 127 and logged", func(t *testing.T) {

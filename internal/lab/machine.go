@@ -446,7 +446,7 @@ func checkChrootPath(p string) error {
 // over SSH, then empties the call log: the machine starts with none.
 func (s machineSpec) installRealBasejail() error {
 	cmd := execCommand("chroot", s.root, "/bin/sh", "-c", "ezjail-admin install -r "+release)
-	cmd.Env = []string{"PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "HOME=/root", emu.NotFoundHandler}
+	cmd.Env = append([]string{"PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin", "HOME=/root"}, emu.ShellEnv...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("machine %s: ezjail-admin install: %w: %s", s.name, err, strings.TrimSpace(string(out)))
 	}

@@ -153,6 +153,17 @@ const NotFoundFlag = "--not-found"
 // functions exported this way, also in POSIX mode).
 const NotFoundHandler = "BASH_FUNC_command_not_found_handle%%=() { " + "/usr/local/libexec/lab-emu " + NotFoundFlag + ` "$@"; }`
 
+// SetvarFunction is FreeBSD sh's builtin setvar (sh(1): "setvar variable
+// value: Assigns the specified value to the specified variable"), which
+// bash lacks and network.subr uses (clone_up: `setvar _if …`), defined for
+// every shell of a session as bash imports exported functions.
+const SetvarFunction = `BASH_FUNC_setvar%%=() { eval "$1=\"\$2\""; }`
+
+// ShellEnv is what the login shell adds to a session's environment: the
+// not-found handler and the FreeBSD sh builtins bash lacks. The env(1)
+// stand-in keeps them through -i, as a builtin survives there on FreeBSD.
+var ShellEnv = []string{NotFoundHandler, SetvarFunction}
+
 func notFound(argv []string, stderr io.Writer) int {
 	e := newEnv(nil, io.Discard, stderr)
 	fmt.Fprintf(stderr, "sh: %s: not found\n", argv[0])

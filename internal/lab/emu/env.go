@@ -45,7 +45,11 @@ func lookup(name string) (command, bool) {
 // run dispatches one call, honouring fault switches, and logs it.
 func (e *env) run(name string, args []string) int {
 	code := e.dispatch(name, args)
-	e.logCall(args, code)
+	// The login shell is sshd's plumbing, not a command: it logs the
+	// session's command itself (loginShellCmd).
+	if name != "bash" && name != "-bash" {
+		e.logCall(args, code)
+	}
 	return code
 }
 

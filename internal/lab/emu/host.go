@@ -53,6 +53,7 @@ var HostLinks = map[string][]string{
 	"mount_devfs":    {"/sbin/mount_devfs"},
 	"install":        {"/usr/bin/install"},
 	"kenv":           {"/bin/kenv"},
+	"pax":            {"/bin/pax"},
 }
 
 // HostApplets are busybox applets a FreeBSD host has at another path

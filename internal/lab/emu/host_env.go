@@ -23,7 +23,7 @@ func envCmd(e *env, args []string) int {
 		case "-i":
 			var keep []string
 			for _, v := range vars {
-				if strings.HasPrefix(v, "LAB_") || strings.HasPrefix(v, "BASH_FUNC_command_not_found_handle") {
+				if strings.HasPrefix(v, "LAB_") || strings.HasPrefix(v, "BASH_FUNC_command_not_found_handle") || strings.HasPrefix(v, "BASH_FUNC_setvar") {
 					keep = append(keep, v)
 				}
 			}
@@ -134,17 +134,79 @@ func lookPath(prog, path string) (string, error) {
 func loginShellCmd(e *env, args []string) int {
 	c := exec.Command("/bin/sh", args[1:]...)
 	c.Args[0] = "sh"
-	c.Env = append(os.Environ(), NotFoundHandler)
+	c.Env = append(os.Environ(), ShellEnv...)
 	if strings.HasPrefix(filepath.Base(args[0]), "-") {
 		c.Args[0] = "-sh" // a login shell (sshd prefixes argv[0] with '-')
 	}
 	c.Stdin, c.Stdout, c.Stderr = e.stdin, e.stdout, e.stderr
+	code := 0
 	if err := c.Run(); err != nil {
 		if x, ok := err.(*exec.ExitError); ok {
-			return x.ExitCode()
+			code = x.ExitCode()
+		} else {
+			fmt.Fprintf(e.stderr, "sh: %v\n", err)
+			code = 126
 		}
-		fmt.Fprintf(e.stderr, "sh: %v\n", err)
-		return 126
 	}
-	return 0
+	// A session's command that is one of the upstream programs the
+	// emulator used to answer for is logged like an emulated call, so the
+	// call log shows `ezjail-admin create …` in both modes.
+	if len(args) == 3 && args[1] == "-c" {
+		if words, ok := simpleCommand(args[2]); ok && upstreamProgram(words[0]) {
+			e.logCall(words, code)
+		}
+	}
+	return code
+}
+
+// upstreamProgram reports the programs that run from the upstream folder
+// on a real-code host (internal/lab/upstream.go) and are entry points for
+// arbo: ezjail-admin, service, and the rc scripts.
+func upstreamProgram(p string) bool {
+	switch filepath.Base(p) {
+	case "ezjail-admin", "service":
+		return true
+	}
+	return strings.HasPrefix(p, "/etc/rc.d/") || strings.HasPrefix(p, "/usr/local/etc/rc.d/")
+}
+
+// simpleCommand splits a command line of bare and single-quoted words (as
+// arbo's remote.Quote writes them) into its words; anything else (an
+// operator, a variable, double quotes) is not simple.
+func simpleCommand(s string) ([]string, bool) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, false
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '\\' && i+1 < len(s):
+			cur.WriteByte(s[i+1])
+			i++
+			inWord = true
+		case c == ' ' || c == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case strings.IndexByte(";&|<>()$`\"\n*?[]~#{}", c) >= 0:
+			return nil, false
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, len(words) > 0
 }

@@ -77,3 +77,43 @@ func TestXZStoreDecodes(t *testing.T) {
 		t.Errorf("xzcat: err %v, %d bytes back of %d", err, len(out), len(data))
 	}
 }
+
+// TestPaxEzjailArchive runs pax with ezjail-admin's own arguments: archive
+// (ezjail-admin:1446), find the properties (1481), extract them (1506) and
+// the tree (741).
+func TestPaxEzjailArchive(t *testing.T) {
+	l := newLab(t, "")
+	l.write("/usr/jails/web/etc/rc.conf", "x=1\n")
+	l.write("/usr/local/etc/ezjail/web", "export jail_web_hostname=\"web\"\n")
+	l.write("/etc/fstab.web", "/usr/jails/basejail /usr/jails/web/basejail nullfs ro 0 0\n")
+	os.Symlink("/basejail/bin", l.path("/usr/jails/web/bin"))
+	t.Chdir(l.path("/usr/jails/web"))
+	tag := "web-202601010000.00-box-14.2_RELEASE-amd64"
+	l.must("pax", "-wzXt", "-x", "cpio", "-f", "/a.tar.gz",
+		`-s:^[^\.].*/web$:prop.ezjail-`+tag+`:`, `-s:^[^\.].*/web.norun$:prop.ezjail-`+tag+`.norun:`,
+		`-s:etc/fstab.web$:fstab.ezjail:`, `-s:^\.:ezjail:`,
+		"/usr/local/etc/ezjail/web", "/etc/fstab.web", ".")
+	if out := l.must("pax", "-zn", "-f", "/a.tar.gz", "prop.ezjail-*"); out != "prop.ezjail-"+tag+"\n" {
+		t.Errorf("pax -zn prop.ezjail-* = %q", out)
+	}
+	list := l.must("pax", "-z", "-f", "/a.tar.gz")
+	for _, want := range []string{"/fstab.ezjail\n", "ezjail\n", "ezjail/etc/rc.conf\n", "ezjail/bin\n"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("archive lacks %q:\n%s", want, list)
+		}
+	}
+	os.MkdirAll(l.path("/restore"), 0o755)
+	t.Chdir(l.path("/restore"))
+	l.must("pax", "-rzn", "-s:prop.ezjail-"+tag+":/tmp/prop:", "-f", "/a.tar.gz", "prop.ezjail-"+tag)
+	if got := l.read("/tmp/prop"); !strings.Contains(got, "jail_web_hostname") {
+		t.Errorf("extracted properties: %q", got)
+	}
+	l.must("pax", "-rz", "-pe", "-f", "/a.tar.gz", "-s:^ezjail:.:", "ezjail/*")
+	if got := l.read("/restore/etc/rc.conf"); got != "x=1\n" {
+		t.Errorf("restored tree: %q", got)
+	}
+	if l, err := os.Readlink(l.path("/restore/bin")); err != nil || l != "/basejail/bin" {
+		t.Errorf("restored symlink: %q %v", l, err)
+	}
+	l.fails(1, "pax", "-zn", "-f", "/a.tar.gz", "nothing-*")
+}

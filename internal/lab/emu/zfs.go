@@ -860,7 +860,7 @@ func (z *zfsRun) list(args []string) int {
 	}
 	cols := []string{"name", "used", "available", "referenced", "mountpoint"}
 	types := map[string]bool{"filesystem": true}
-	header, recursive, depth := true, false, -1
+	header, recursive, depth, parsable := true, false, -1, false
 	var sortKey string
 	desc := false
 	explicitTypes := false
@@ -868,6 +868,8 @@ func (z *zfsRun) list(args []string) int {
 		switch o[0] {
 		case "H":
 			header = false
+		case "p":
+			parsable = true
 		case "r":
 			recursive = true
 		case "d":
@@ -960,6 +962,9 @@ func (z *zfsRun) list(args []string) int {
 			v, _, ok := z.st.prop(d, c)
 			if !ok {
 				return z.errf(2, "invalid field '%s'", c)
+			}
+			if parsable {
+				v = zfsParsable(c, v)
 			}
 			row = append(row, v)
 		}
@@ -1068,12 +1073,8 @@ func (z *zfsRun) get(args []string) int {
 			if !ok {
 				return z.errf(2, "bad property list: invalid property '%s'", p)
 			}
-			if parsable && v != "-" && (p == "quota" || p == "refquota" || p == "reservation" || p == "refreservation" || p == "recordsize") {
-				if v == "none" {
-					v = "0"
-				} else if n, err := zfsNicestrtonum(v); err == nil {
-					v = strconv.FormatUint(n, 10)
-				}
+			if parsable {
+				v = zfsParsable(p, v)
 			}
 			var row []string
 			for _, f := range fields {
@@ -1518,4 +1519,20 @@ func zpoolCmd(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stderr, "zpool: '%s' is not modelled by the lab\n", args[1])
 	return 2
+}
+
+// zfsParsable is a value as -p prints it: sizes in bytes (none is 0),
+// times in seconds (zfs(8), -p "Display numbers in parsable (exact)
+// values").
+func zfsParsable(p, v string) string {
+	switch p {
+	case "quota", "refquota", "reservation", "refreservation", "recordsize":
+		if v == "none" {
+			return "0"
+		}
+		if n, err := zfsNicestrtonum(v); err == nil {
+			return strconv.FormatUint(n, 10)
+		}
+	}
+	return v
 }

@@ -63,6 +63,9 @@ func TestZFSEzjailSequence(t *testing.T) {
 	if out := l.must("zfs", "get", "-Hp", "-o", "value", "quota", "zroot/usr/jails/db1"); out != "21474836480\n" {
 		t.Errorf("get -p quota = %q", out)
 	}
+	if out := l.must("zfs", "list", "-H", "-p", "-o", "name,quota", "-t", "filesystem", "-r", "-d", "1", "zroot/usr/jails"); out != "zroot/usr/jails\t0\nzroot/usr/jails/basejail\t0\nzroot/usr/jails/db1\t21474836480\nzroot/usr/jails/newjail\t0\n" {
+		t.Errorf("list -p name,quota -d 1 = %q", out)
+	}
 	l.must("zfs", "set", "quota=1.5G", "zroot/usr/jails/db1")
 	if out := l.must("zfs", "get", "-H", "-o", "value,source", "quota", "zroot/usr/jails/db1"); out != "1.50G\tlocal\n" {
 		t.Errorf("quota after set = %q", out)
