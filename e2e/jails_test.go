@@ -15,8 +15,9 @@ import (
 
 // callIndex is the index of the first call whose argv starts with prefix
 // (argv[0] by its base name), or -1. With the real code on, a command arbo
-// runs that is a script, not a stand-in (ezjail-admin), is logged as the
-// login shell's `bash -c LINE`: LINE's words count as its argv.
+// runs that is an upstream script, not a stand-in (ezjail-admin), is logged
+// by the login shell with its words as argv (a `sh -c LINE` entry counts
+// LINE's words).
 func callIndex(calls []emu.Call, prefix ...string) int {
 	return callIndexAfter(calls, -1, prefix...)
 }

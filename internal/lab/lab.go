@@ -78,7 +78,7 @@ type Options struct {
 	// /usr/sbin/service (service.sh), /usr/local/bin/ezjail-admin and
 	// /usr/local/etc/rc.d/ezjail, with /bin/sh the POSIX shell they need.
 	RealCode bool
-	// Emulated keeps Start from switching the real code on ($ARBO_LAB_REAL): the hosts run
+	// Emulated keeps Start from switching the real code on: the hosts run
 	// the emulator's ezjail-admin and service (the lab before issue 9).
 	Emulated bool
 	// ProxyExec runs the proxies in a detached process: this command, with
@@ -117,9 +117,6 @@ func WithUpstream(dir string) Option { return func(o *Options) { o.Upstream = di
 
 // WithRealCode makes the upstream programs what runs (Options.RealCode).
 func WithRealCode() Option { return func(o *Options) { o.RealCode = true } }
-
-// RealEnv switches the real host code on for every lab Start makes.
-const RealEnv = "ARBO_LAB_REAL"
 
 // WithEmulatedHosts keeps the emulator's ezjail-admin and service on the
 // hosts instead of the upstream code that Start runs by default.
@@ -190,11 +187,10 @@ func Start(t TB, c *inventory.Cluster, opts ...Option) *Lab {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	// With $ARBO_LAB_REAL=1 the hosts of every lab run FreeBSD's rc
-	// framework and ezjail 3.4.2 (issue 9), unless a test asks for the
-	// emulated ones; the upstream folder is then needed. Off by default
-	// until arbo's e2e suite passes on it (docs/lab-emulation.md).
-	if os.Getenv(RealEnv) == "1" && !o.Emulated {
+	// The hosts of every lab run FreeBSD's rc framework and ezjail 3.4.2
+	// (issue 9) unless a test asks for the emulated ones
+	// (WithEmulatedHosts); the upstream folder is then needed.
+	if !o.Emulated {
 		if o.Upstream == "" {
 			dir, why := FindUpstream(".")
 			if dir == "" {

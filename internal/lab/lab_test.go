@@ -146,7 +146,7 @@ func TestLab(t *testing.T) {
 	})
 
 	t.Run("openssh", func(t *testing.T) {
-		out, errOut, err := runSSH(t, l, "192.168.1.11", "uname; id; ls -ld /tmp; touch /etc/x && chown root:wheel /etc/x && stat -c %U:%G /etc/x")
+		out, errOut, err := runSSH(t, l, "192.168.1.11", "uname; id; ls -ld /tmp; touch /etc/x && chown root:wheel /etc/x && stat -f %Su:%Sg /etc/x")
 		if err != nil {
 			t.Fatalf("ssh: %v\n%s", err, errOut)
 		}
@@ -301,7 +301,8 @@ func TestLab(t *testing.T) {
 		if err := server1.ClearFail("pfctl"); err != nil {
 			t.Fatal(err)
 		}
-		if _, errOut, err := runSSH(t, l, "192.168.1.11", "pfctl -sr"); err != nil {
+		// A fresh host has no pf.ko: pfctl needs kldload pf first.
+		if _, errOut, err := runSSH(t, l, "192.168.1.11", "kldload -n pf && pfctl -sr"); err != nil {
 			t.Errorf("pfctl after clear: %v\n%s", err, errOut)
 		}
 		calls, err := server1.Calls()
@@ -506,7 +507,7 @@ func TestOptions(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(l.Machine("server2").Root, "usr/local/etc/arbo-test")); err == nil {
 		t.Errorf("a file for server1 landed on server2")
 	}
-	out, errOut, err := runSSH(t, l, "192.168.1.12", "ezjail-admin create app2 10.20.1.12 && test -d /usr/jails/app2 && echo made")
+	out, errOut, err := runSSH(t, l, "192.168.1.12", "ezjail-admin create app2 10.20.1.12 >/dev/null && test -d /usr/jails/app2 && echo made")
 	if err != nil || out != "made\n" {
 		t.Errorf("ezjail-admin create on a pre-installed basejail: %q, %v\n%s", out, err, errOut)
 	}

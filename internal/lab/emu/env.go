@@ -124,3 +124,29 @@ func ReadCalls(root string) ([]Call, error) {
 // jails): jails share the host's kernel, so inside a jail this still
 // resolves against the host's root.
 func (e *env) m(machinePath string) string { return Path(e.logRoot, machinePath) }
+
+// cmdArgs is a stand-in's parsed command line.
+type cmdArgs struct {
+	order [][2]string       // options in order, for repeated ones
+	opts  map[string]string // last value of each option ("" for a flag)
+	rest  []string          // operands
+}
+
+func (a cmdArgs) has(flag string) bool { _, ok := a.opts[flag]; return ok }
+
+// parseArgs is the preamble every stand-in shares: args[1:] parsed with a
+// getopts(3) spec; a bad option, or fewer than min operands, prints the
+// error (getopt's "illegal option -- x") and the usage line on stderr and
+// returns ok=false, for the caller to exit with its utility's status.
+func (e *env) parseArgs(args []string, spec string, min int, usage string) (cmdArgs, bool) {
+	name := filepath.Base(args[0])
+	opts, rest, err := getopts(args[1:], spec)
+	if err != nil || len(rest) < min {
+		if err != nil {
+			fmt.Fprintf(e.stderr, "%s: %v\n", name, err)
+		}
+		fmt.Fprintln(e.stderr, usage)
+		return cmdArgs{}, false
+	}
+	return cmdArgs{order: opts, opts: optMap(opts), rest: rest}, true
+}

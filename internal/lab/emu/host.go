@@ -54,6 +54,8 @@ var HostLinks = map[string][]string{
 	"install":        {"/usr/bin/install"},
 	"kenv":           {"/bin/kenv"},
 	"pax":            {"/bin/pax"},
+	"ping":           {"/sbin/ping"},
+	"ping6":          {"/sbin/ping6"},
 }
 
 // HostApplets are busybox applets a FreeBSD host has at another path

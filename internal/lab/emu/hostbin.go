@@ -77,12 +77,11 @@ var distURL = regexp.MustCompile(`^(?:ftp|https?)://[^/]+/pub/FreeBSD/releases/(
 // (a small tree, see distSet); any other URL is "File unavailable", as a
 // mirror without it answers.
 func fetchCmd(e *env, args []string) int {
-	opts, urls, err := getopts(args[1:], "146AadFilMmnPpqRrUvo:S:T:N:")
-	if err != nil || len(urls) == 0 {
-		fmt.Fprintln(e.stderr, "usage: fetch [-146AadFilMmnPpqRrsUv] [-N file] [-o file] [-S bytes] [-T seconds] URL ...")
+	a, ok := e.parseArgs(args, "146AadFilMmnPpqRrUvo:S:T:N:", 1, "usage: fetch [-146AadFilMmnPpqRrsUv] [-N file] [-o file] [-S bytes] [-T seconds] URL ...")
+	if !ok {
 		return 1
 	}
-	out := optMap(opts)["o"]
+	out, urls := a.opts["o"], a.rest
 	rel := strings.SplitN(e.machineInfo().release, "-p", 2)[0]
 	for _, u := range urls {
 		m := distURL.FindStringSubmatch(u)
@@ -290,7 +289,7 @@ func tarCmd(e *env, args []string) int {
 		p := filepath.Join(base, filepath.Clean("/"+h.Name))
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err == nil {
+			if err = os.MkdirAll(p, 0o755); err == nil {
 				err = os.Chmod(p, os.FileMode(h.Mode)&os.ModePerm|modeBits(h.Mode))
 			}
 		case tar.TypeSymlink:
@@ -318,11 +317,11 @@ func tarCmd(e *env, args []string) int {
 // command ... (freebsd-update(8)). The lab's release has no updates:
 // fetch reports none, install has nothing to install.
 func freebsdUpdateCmd(e *env, args []string) int {
-	_, cmds, err := getopts(args[1:], "Fb:d:f:j:k:r:s:t:")
-	if err != nil || len(cmds) == 0 {
-		fmt.Fprintln(e.stderr, "usage: freebsd-update [options] command ...")
+	a, ok := e.parseArgs(args, "Fb:d:f:j:k:r:s:t:", 1, "usage: freebsd-update [options] command ...")
+	if !ok {
 		return 1
 	}
+	cmds := a.rest
 	rel := e.machineInfo().release
 	fetched := false
 	for _, c := range cmds {
@@ -357,12 +356,11 @@ var chflagsFlags = map[string]bool{"arch": true, "archived": true, "nodump": tru
 // and the files and changes nothing (nothing in the lab sets schg, so
 // clearing it is always what FreeBSD would leave).
 func chflagsCmd(e *env, args []string) int {
-	opts, rest, err := getopts(args[1:], "fhvxRHLP")
-	if err != nil || len(rest) < 2 {
-		fmt.Fprintln(e.stderr, "usage: chflags [-fhvx] [-R [-H | -L | -P]] flags file ...")
+	a, ok := e.parseArgs(args, "fhvxRHLP", 2, "usage: chflags [-fhvx] [-R [-H | -L | -P]] flags file ...")
+	if !ok {
 		return 1
 	}
-	_, force := optMap(opts)["f"]
+	force, rest := a.has("f"), a.rest
 	for _, f := range strings.Split(rest[0], ",") {
 		if _, err := strconv.ParseUint(f, 8, 32); err == nil {
 			continue
@@ -443,9 +441,12 @@ func cpioCmd(e *env, args []string) int {
 		}
 		switch {
 		case fi.IsDir():
-			if err := os.MkdirAll(dst, 0o755); err == nil {
-				os.Chmod(dst, fi.Mode()&(os.ModePerm|os.ModeSticky|os.ModeSetuid|os.ModeSetgid))
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				fmt.Fprintf(e.stderr, "cpio: %s: %v\n", name, unwrapPathErr(err))
+				code = 1
+				continue
 			}
+			os.Chmod(dst, fi.Mode()&(os.ModePerm|os.ModeSticky|os.ModeSetuid|os.ModeSetgid))
 		case fi.Mode()&os.ModeSymlink != 0:
 			l, _ := os.Readlink(src)
 			if old, err := os.Lstat(dst); err == nil && !uncond && !old.ModTime().Before(fi.ModTime()) {
@@ -485,12 +486,12 @@ func cpioCmd(e *env, args []string) int {
 // -t makes a template $TMPDIR/prefix.XXXXXXXX (TMPDIR default /tmp), and
 // with no template and no -t the prefix is "tmp".
 func mktempCmd(e *env, args []string) int {
-	opts, tmpls, err := getopts(args[1:], "dqut:")
-	if err != nil {
-		fmt.Fprintln(e.stderr, "usage: mktemp [-d] [-p tmpdir] [-q] [-t prefix] [-u] template ...\n       mktemp [-d] [-p tmpdir] [-q] [-u] -t prefix")
+	a, ok := e.parseArgs(args, "dqut:", 0, "usage: mktemp [-d] [-p tmpdir] [-q] [-t prefix] [-u] template ...\n       mktemp [-d] [-p tmpdir] [-q] [-u] -t prefix")
+	if !ok {
 		return 1
 	}
-	o := optMap(opts)
+	o, tmpls := a.opts, a.rest
+	var err error
 	_, dir := o["d"]
 	_, quiet := o["q"]
 	_, unlink := o["u"]
@@ -661,12 +662,12 @@ func tailCmd(e *env, args []string) int {
 // %i inode, %l links, %n %t %%. Without -f (the long default form) the
 // lab refuses.
 func statCmd(e *env, args []string) int {
-	opts, files, err := getopts(args[1:], "FLnqsxlrf:t:")
-	if err != nil {
-		fmt.Fprintln(e.stderr, "usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file|handle ...]")
+	a, ok := e.parseArgs(args, "FLnqsxlrf:t:", 0, "usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file|handle ...]")
+	if !ok {
 		return 1
 	}
-	o := optMap(opts)
+	o, files := a.opts, a.rest
+	var err error
 	format, ok := o["f"]
 	if !ok {
 		fmt.Fprintln(e.stderr, "stat: only -f format is modelled by the lab")
@@ -800,11 +801,11 @@ func lookupName(e *env, file string, id uint64) string {
 // nobody provides ("requirement `x' in file `f' has no providers."), both
 // with exit status 1.
 func rcorderCmd(e *env, args []string) int {
-	opts, files, err := getopts(args[1:], "dgpk:s:")
-	if err != nil || len(files) == 0 {
-		fmt.Fprintln(e.stderr, "usage: rcorder [-dgp] [-k keep] [-s skip] file ...")
+	a, ok := e.parseArgs(args, "dgpk:s:", 1, "usage: rcorder [-dgp] [-k keep] [-s skip] file ...")
+	if !ok {
 		return 1
 	}
+	opts, files := a.order, a.rest
 	var keep, skip []string
 	for _, o := range opts {
 		switch o[0] {
@@ -987,8 +988,7 @@ func lsCmd(e *env, args []string) int {
 // sockstatCmd: sockstat [-46cl...] (sockstat(1)). The lab has no socket
 // table of its own: it prints the header and no sockets.
 func sockstatCmd(e *env, args []string) int {
-	if _, _, err := getopts(args[1:], "46CcIiLlnqSsUuvwj:p:P:f:"); err != nil {
-		fmt.Fprintf(e.stderr, "sockstat: %v\n", err)
+	if _, ok := e.parseArgs(args, "46CcIiLlnqSsUuvwj:p:P:f:", 0, "usage: sockstat [-46CciLlnqSsUuvw] [-f fib] [-j jid] [-p ports] [-P protocols]"); !ok {
 		return 1
 	}
 	fmt.Fprintln(e.stdout, "USER     COMMAND    PID   FD  PROTO  LOCAL ADDRESS         FOREIGN ADDRESS")
@@ -1006,12 +1006,11 @@ func init() {
 // `/usr/bin/install -m 0644 -o root -g wheel /dev/null $_conf`. Owners
 // and groups are names of the machine's passwd and group, or numbers.
 func installCmd(e *env, args []string) int {
-	opts, rest, err := getopts(args[1:], "bCcdMpSsUvB:D:f:g:h:l:m:N:o:T:")
-	if err != nil || len(rest) == 0 {
-		fmt.Fprintln(e.stderr, "usage: install [-bCcpSsUv] [-f flags] [-g group] [-m mode] [-o owner] file1 file2")
-		return 64
+	a, ok := e.parseArgs(args, "bCcdMpSsUvB:D:f:g:h:l:m:N:o:T:", 1, "usage: install [-bCcpSsUv] [-f flags] [-g group] [-m mode] [-o owner] file1 file2")
+	if !ok {
+		return 64 // EX_USAGE
 	}
-	o := optMap(opts)
+	o, rest := a.opts, a.rest
 	mode := os.FileMode(0o755)
 	if m, ok := o["m"]; ok {
 		v, err := strconv.ParseUint(m, 8, 32)
@@ -1050,7 +1049,8 @@ func installCmd(e *env, args []string) int {
 	}
 	if _, ok := o["d"]; ok {
 		for _, d := range rest {
-			if err := os.MkdirAll(e.cwdPath(d), 0o755); err == nil {
+			err := os.MkdirAll(e.cwdPath(d), 0o755)
+			if err == nil {
 				err = finish(e.cwdPath(d))
 			}
 			if err != nil {
@@ -1081,7 +1081,7 @@ func installCmd(e *env, args []string) int {
 			dst = filepath.Join(dst, filepath.Base(s))
 		}
 		os.Remove(dst)
-		if err := os.WriteFile(dst, b, 0o600); err == nil {
+		if err = os.WriteFile(dst, b, 0o600); err == nil {
 			err = finish(dst)
 		}
 		if err != nil {
@@ -1114,11 +1114,11 @@ func lookupID(e *env, file, name string) int {
 // with -q), as rc.subr's `kenv -q rc.debug` expects on a host booted
 // without it.
 func kenvCmd(e *env, args []string) int {
-	opts, rest, err := getopts(args[1:], "hNqu")
-	if err != nil {
-		fmt.Fprintln(e.stderr, "usage: kenv [-hNq]\n       kenv [-q] variable[=value]\n       kenv [-q] -u variable")
+	a, ok := e.parseArgs(args, "hNqu", 0, "usage: kenv [-hNq]\n       kenv [-q] variable[=value]\n       kenv [-q] -u variable")
+	if !ok {
 		return 1
 	}
+	rest := a.rest
 	if len(rest) == 0 {
 		return 0
 	}
@@ -1126,8 +1126,50 @@ func kenvCmd(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, "kenv: unable to set: the lab's kernel environment is read-only")
 		return 1
 	}
-	if _, q := optMap(opts)["q"]; !q {
+	if !a.has("q") {
 		fmt.Fprintf(e.stderr, "kenv: unable to get %s\n", rest[0])
 	}
 	return 1
+}
+
+func init() {
+	commands["ping"] = pingCmd
+	commands["ping6"] = pingCmd
+}
+
+// pingCmd: ping [-q] [-c count] [-S src_addr] host (ping(8)), as
+// ezjail-admin create asks whether a jail's address is configured
+// (ezjail-admin:820: `ping -S ip -q -c 1 localhost`). The lab has no
+// network stack of its own: a source address must be on one of the
+// machine's interfaces (else bind fails, exit 71 = EX_OSERR), and only the
+// machine's own addresses answer; anything else is 100% packet loss
+// (exit 2).
+func pingCmd(e *env, args []string) int {
+	a, ok := e.parseArgs(args, "46AaDdfHnoqRrvc:i:I:l:m:M:p:s:S:t:T:W:z:", 1, "usage: ping [-AaDdfHnoqRrv] [-c count] [-S src_addr] [-t timeout] host")
+	if !ok {
+		return 64
+	}
+	ifs, err := e.interfaces()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ping: %v\n", err)
+		return 71
+	}
+	own := map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true}
+	for _, i := range ifs {
+		for _, ad := range i.addrs {
+			own[strings.SplitN(ad, "/", 2)[0]] = true
+		}
+	}
+	if src, ok := a.opts["S"]; ok && !own[src] {
+		fmt.Fprintln(e.stderr, "ping: bind: Can't assign requested address")
+		return 71
+	}
+	host := a.rest[len(a.rest)-1]
+	fmt.Fprintf(e.stdout, "PING %s: 56 data bytes\n\n--- %s ping statistics ---\n", host, host)
+	if !own[host] {
+		fmt.Fprintln(e.stdout, "1 packets transmitted, 0 packets received, 100.0% packet loss")
+		return 2
+	}
+	fmt.Fprintln(e.stdout, "1 packets transmitted, 1 packets received, 0.0% packet loss")
+	return 0
 }

@@ -498,12 +498,11 @@ func mountCmd(e *env, args []string) int {
 
 // mountNullfsCmd: mount_nullfs [-o options] target mount-point (mount_nullfs(8)).
 func mountNullfsCmd(e *env, args []string) int {
-	opts, rest, err := getopts(args[1:], "o:")
-	if err != nil || len(rest) != 2 {
-		fmt.Fprintln(e.stderr, "usage: mount_nullfs [-o options] target mount-point")
+	a, ok := e.parseArgs(args, "o:", 2, "usage: mount_nullfs [-o options] target mount-point")
+	if !ok || len(a.rest) != 2 {
 		return 1
 	}
-	mo := optMap(opts)["o"]
+	mo, rest := a.opts["o"], a.rest
 	if mo == "" {
 		mo = "rw"
 	}
@@ -516,12 +515,11 @@ func mountNullfsCmd(e *env, args []string) int {
 
 // mountDevfsCmd: mount_devfs [-o options] devfs mount-point.
 func mountDevfsCmd(e *env, args []string) int {
-	opts, rest, err := getopts(args[1:], "o:")
-	if err != nil || len(rest) != 2 {
-		fmt.Fprintln(e.stderr, "usage: mount_devfs [-o options] special node")
+	a, ok := e.parseArgs(args, "o:", 2, "usage: mount_devfs [-o options] special node")
+	if !ok || len(a.rest) != 2 {
 		return 1
 	}
-	mo := optMap(opts)["o"]
+	mo, rest := a.opts["o"], a.rest
 	if mo == "" {
 		mo = "rw"
 	}
@@ -534,11 +532,11 @@ func mountDevfsCmd(e *env, args []string) int {
 
 // umountCmd: umount [-f] special | node ... (umount(8)).
 func umountCmd(e *env, args []string) int {
-	_, rest, err := getopts(args[1:], "afnvt:F:h:")
-	if err != nil || len(rest) == 0 {
-		fmt.Fprintln(e.stderr, "usage: umount [-fnv] special ... | node ...")
+	a, ok := e.parseArgs(args, "afnvt:F:h:", 1, "usage: umount [-fnv] special ... | node ...")
+	if !ok {
 		return 1
 	}
+	rest := a.rest
 	code := 0
 	for _, t := range rest {
 		if err := e.umount(t); err != nil {
