@@ -8,7 +8,9 @@ import (
 	"github.com/arbo-project/arbo/policy"
 )
 
-// Why lo0 is filtered (ARBO012, issue 10 item 4), from FreeBSD's source:
+// Why lo0 is filtered (ARBO012, issue 10 item 4), from FreeBSD's source (a
+// FreeBSD 14 era copy of sys/netinet, read through the reference corpus;
+// function names rather than line numbers, which move between releases):
 //
 //   - Every address on a non-loopback interface gets a "loopback route to
 //     self" through lo0: sys/netinet/in.c, in_aifaddr_ioctl() ("Add a
@@ -21,11 +23,12 @@ import (
 //     so a route to ourselves is here"), a jailed socket whose destination
 //     is not one of its jail's addresses falls back to the jail's own
 //     address as the source.
-//   - sys/netinet/ip_output.c runs the pfil output hooks with the route's
-//     interface (lo0 here), and if_loop.c's if_simloop() hands the packet
-//     back to ip_input() with lo0 as the receiving interface.
-//   - sys/netpfil/pf/pf.c, pf_test(): an interface whose kif carries
-//     PFI_IFLAG_SKIP (`set skip on`) passes every packet before any rule.
+//   - sys/netinet/ip_output.c, ip_output_pfil(): the pfil output hooks
+//     (pf) run on the interface the route gives, lo0 here; looutput() then
+//     hands the packet back to the stack as received on lo0 (if_loop.c,
+//     if_simloop(); not read here, assumed).
+//   - pf.conf(5), `set skip on ifspec`: "List interfaces for which packets
+//     should not be filtered."
 //
 // So a jail on lo1 (say 10.20.1.11) connecting to its host's 192.168.1.11
 // sends 10.20.1.11 → 192.168.1.11 out on lo0 and in on lo0, and with `set
