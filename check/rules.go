@@ -245,7 +245,7 @@ func checkHostFirewall(x *env) []Finding {
 		for _, s := range rs.Skips() {
 			if ifaces[s] {
 				out = append(out, Finding{Machine: h.Name, Subject: "set skip on " + s,
-					Message: fmt.Sprintf("the firewall skips %s, so traffic between the jails of %s is not filtered; skip lo0 at most", s, h.Name),
+					Message: fmt.Sprintf("the firewall skips %s, so traffic between the jails of %s is not filtered; skip no loopback interface (lo0 carries a jail's traffic to its host: ARBO012)", s, h.Name),
 					Pos:     h.Pos})
 			}
 		}

@@ -121,7 +121,7 @@ func Lint(conf []byte) []Problem {
 		if m := reSkip.FindStringSubmatch(text); m != nil {
 			for _, w := range strings.FieldsFunc(m[1], func(r rune) bool { return r == ' ' || r == '{' || r == '}' || r == ',' || r == '\t' }) {
 				if w == "lo" || w == "lo1" {
-					add("`set skip on %s` skips jail-to-jail traffic on lo1 (ARBO004); skip lo0 only", w)
+					add("`set skip on %s` skips jail-to-jail traffic on lo1 (ARBO004); skip no loopback interface (lo0 carries jail traffic to the host: ARBO012)", w)
 				}
 			}
 		}
