@@ -32,3 +32,13 @@ func TestProgressLive(t *testing.T) {
 		t.Fatalf("live redraw: %q", last)
 	}
 }
+
+// A step names paths that can come from a jail: shown escaped, on one line.
+func TestProgressEscapes(t *testing.T) {
+	var b bytes.Buffer
+	NewProgress(&b, false).Step("server1", "update file /usr/jails/app1/x\x1b[2J\nfake: line")
+	want := "server1: update file /usr/jails/app1/x\\x1b[2J\\nfake: line\n"
+	if b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
+	}
+}
