@@ -14,6 +14,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte(`{"kind":"arbo-plan","format_version":1,"machines":[{"name":"h","actions":[{"action":"create"}]}]}`))
 	f.Add([]byte(`{"kind":"arbo-plan"}`))
+	f.Add([]byte(`{"kind":"arbo-plan","format_version":1,"ssh":{"config_file":"/x/ssh_config","identity_files":["/k"],"known_hosts":"/kh","user":"root","port":2222},"machines":[]}`))
 	f.Add([]byte(`version: 1`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := Decode(b)
