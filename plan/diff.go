@@ -528,6 +528,10 @@ func pfDrift(s *Snapshot) string {
 		return "pf is disabled (pfctl -s info)"
 	case s.Manifest != nil && s.Manifest.Activated.PFListing != "" && s.PF.Digest != s.Manifest.Activated.PFListing:
 		return "the loaded rules differ from what arbo loaded (pfctl -sr, -sn)"
+	case s.Manifest != nil && s.Manifest.Activated.PFListing == "":
+		// A manifest from an arbo that did not record the listing: load
+		// once more, so that the next plans can tell.
+		return "arbo has no record of the rules it loaded (no pf_listing_sha256 in " + ManifestPath + ")"
 	}
 	return ""
 }

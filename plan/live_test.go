@@ -119,3 +119,26 @@ func TestPlanSeesAMissingAlias(t *testing.T) {
 		t.Fatalf("plan %+v", a)
 	}
 }
+
+// TestPlanReloadsWithoutARecord: a manifest written before apply recorded
+// the listing's digest gets one reload, after which plans can tell drift.
+func TestPlanReloadsWithoutARecord(t *testing.T) {
+	m := newMem()
+	fakeHost(m)
+	if res, err := planAndApply(t, m, applyEnv(nil)); err != nil || res.Failed() {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	man, _ := parseManifest(m.files[ManifestPath].content)
+	man.Activated.PFListing = ""
+	f := m.files[ManifestPath]
+	f.content = man.encode()
+	m.files[ManifestPath] = f
+	snap, err := Read(context.Background(), m, desired())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Diff(desired(), snap, Options{}).Actions
+	if len(a) != 1 || a[0].Kind != KindPF || !strings.Contains(a[0].Reason, "no record") {
+		t.Fatalf("plan %+v", a)
+	}
+}
