@@ -57,10 +57,15 @@ func TestErlangCluster(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	for _, tc := range []struct{ name, topo string }{
-		{"arboreus", filepath.Join("..", "examples", "arboreus", "topology.yaml")},
-		{"single-host", filepath.Join("..", "examples", "single-host", "topology.yaml")},
-		{"three-hosts", filepath.Join("testdata", "erl-three", "topology.yaml")},
+	three := filepath.Join("testdata", "erl-three", "topology.yaml")
+	for _, tc := range []struct {
+		name, topo string
+		noEPMD     bool // epmd: false, dist_ports one port
+	}{
+		{"arboreus", filepath.Join("..", "examples", "arboreus", "topology.yaml"), false},
+		{"single-host", filepath.Join("..", "examples", "single-host", "topology.yaml"), false},
+		{"three-hosts", three, false},
+		{"three-hosts-noepmd", three, true},
 	} {
 		for _, tls := range []bool{false, true} {
 			name := tc.name
@@ -70,7 +75,7 @@ func TestErlangCluster(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				start := time.Now()
-				testErlangCluster(t, tc.topo, tls)
+				testErlangCluster(t, tc.topo, tls, tc.noEPMD)
 				t.Logf("%s: %v", name, time.Since(start).Round(time.Millisecond))
 			})
 		}
@@ -112,7 +117,7 @@ type erlNode struct {
 	node   *proc
 }
 
-func testErlangCluster(t *testing.T, example string, tls bool) {
+func testErlangCluster(t *testing.T, example string, tls, noEPMD bool) {
 	c, err := inventory.Load(example)
 	if err != nil {
 		t.Fatal(err)
@@ -133,9 +138,23 @@ func testErlangCluster(t *testing.T, example string, tls bool) {
 	if tls {
 		b = withTLS(t, b)
 	}
+	if noEPMD {
+		b = withoutEPMD(t, b, c.Erlang.DistPorts.Min)
+	}
 	topo := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(topo, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if c, err = inventory.Load(topo); err != nil {
+		t.Fatal(err)
+	}
+	// With epmd: false no epmd runs anywhere: a node that needed one could
+	// not register, nor find its peers. The test's extra nodes (intruders,
+	// controls) share a jail's namespace, so they must not listen.
+	var extra, plainExtra []string
+	if c.Erlang.NoEPMD {
+		extra = []string{"-dist_listen", "false"}
+		plainExtra = []string{"-dist_listen", "false", "-start_epmd", "false", "-erl_epmd_port", strconv.Itoa(c.Erlang.DistPorts.Min)}
 	}
 	cookie := "arbo_e2e_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	cookiePath := filepath.Join(dir, c.Erlang.CookieFile)
@@ -223,8 +242,10 @@ func testErlangCluster(t *testing.T, example string, tls bool) {
 				wait = append(wait, m.name)
 			}
 		}
-		n.ns.epmd(t, ctx)
-		n.node = n.ns.erl(t, ctx, n.name, n.cookie, n.vmArgs, erlDiscovery,
+		if !c.Erlang.NoEPMD {
+			n.ns.epmd(t, ctx)
+		}
+		n.node = n.ns.erl(t, ctx, n.name, n.cookie, n.vmArgs, erlDiscovery, nil,
 			append(slices.Clone(n.env), "ARBO_TEST_WAIT="+strings.Join(wait, ","))...)
 	}
 
@@ -269,7 +290,7 @@ func testErlangCluster(t *testing.T, example string, tls bool) {
 		// inside dist_ports.
 		in := func(p string) bool {
 			n, err := strconv.Atoi(p)
-			return err == nil && (n == 4369 || n >= c.Erlang.DistPorts.Min && n <= c.Erlang.DistPorts.Max)
+			return err == nil && slices.ContainsFunc(c.ErlangPorts(), func(r inventory.PortRange) bool { return r.Contains(n) })
 		}
 		conns := strings.Split(f["conns"], ",")
 		if len(conns) < len(wantVisible)+len(wantHidden) {
@@ -287,7 +308,7 @@ func testErlangCluster(t *testing.T, example string, tls bool) {
 	// A node with the right name pattern and ports but another cookie is
 	// refused by every node.
 	first := nodes[0]
-	intruder := first.ns.erl(t, ctx, "intruder@"+first.addr.String(), "not-the-cookie", first.vmArgs, erlIntruder,
+	intruder := first.ns.erl(t, ctx, "intruder@"+first.addr.String(), "not-the-cookie", first.vmArgs, erlIntruder, extra,
 		"ARBO_TEST_PEERS="+strings.Join(peers, ","))
 	line := intruder.wait(t, "arbo-pings ", 30*time.Second)
 	for _, p := range peers {
@@ -296,12 +317,12 @@ func testErlangCluster(t *testing.T, example string, tls bool) {
 		}
 	}
 	if tls {
-		erlTLSRefusals(t, ctx, c, first, peers, dir)
+		erlTLSRefusals(t, ctx, c, first, peers, dir, extra, plainExtra)
 	} else {
 		// The control for the TLS run's refusal of plain-text distribution:
 		// without TLS, such a node with the cookie does join.
 		host := strings.SplitN(first.name, "@", 2)[1]
-		p := first.ns.erl(t, ctx, "plain@"+host, first.cookie, "", erlIntruder, "ARBO_TEST_PEERS="+strings.Join(peers, ","))
+		p := first.ns.erl(t, ctx, "plain@"+host, first.cookie, "", erlIntruder, plainExtra, "ARBO_TEST_PEERS="+strings.Join(peers, ","))
 		line := p.wait(t, "arbo-pings ", 30*time.Second)
 		for _, peer := range peers {
 			if !strings.Contains(line, peer+"=pong") {
@@ -530,7 +551,7 @@ func withTLS(t *testing.T, b []byte) []byte {
 // right host, from another CA made by arbo for a copy of the topology), and
 // a node speaking plain-text distribution with the right cookie: every
 // discovery node answers pang to both.
-func erlTLSRefusals(t *testing.T, ctx context.Context, c *inventory.Cluster, first *erlNode, peers []string, dir string) {
+func erlTLSRefusals(t *testing.T, ctx context.Context, c *inventory.Cluster, first *erlNode, peers []string, dir string, extra, plainExtra []string) {
 	t.Helper()
 	// Another CA, and certificates for the same node names.
 	odir := filepath.Join(dir, "other")
@@ -568,11 +589,12 @@ func erlTLSRefusals(t *testing.T, ctx context.Context, c *inventory.Cluster, fir
 		name   string
 		ns     *netns
 		vmArgs string
+		extra  []string
 	}{
-		{"rogue", rogue, erlang.VMArgsPath}, // TLS, a certificate of another CA
-		{"plain", first.ns, ""},             // plain-text distribution
+		{"rogue", rogue, erlang.VMArgsPath, extra}, // TLS, a certificate of another CA
+		{"plain", first.ns, "", plainExtra},        // plain-text distribution
 	} {
-		p := tc.ns.erl(t, ctx, tc.name+"@"+host, first.cookie, tc.vmArgs, erlIntruder, "ARBO_TEST_PEERS="+strings.Join(peers, ","))
+		p := tc.ns.erl(t, ctx, tc.name+"@"+host, first.cookie, tc.vmArgs, erlIntruder, tc.extra, "ARBO_TEST_PEERS="+strings.Join(peers, ","))
 		line := p.wait(t, "arbo-pings ", 30*time.Second)
 		for _, peer := range peers {
 			if !strings.Contains(line, peer+"=pang") {
@@ -580,6 +602,20 @@ func erlTLSRefusals(t *testing.T, ctx context.Context, c *inventory.Cluster, fir
 			}
 		}
 	}
+}
+
+// withoutEPMD sets erlang.epmd: false and dist_ports to its first port.
+func withoutEPMD(t *testing.T, b []byte, port int) []byte {
+	t.Helper()
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  dist_ports:") {
+			lines[i] = fmt.Sprintf("  dist_ports: %d\n  epmd: false", port)
+			return []byte(strings.Join(lines, "\n"))
+		}
+	}
+	t.Fatal("no dist_ports line")
+	return nil
 }
 
 // erlIntruder pings every discovery node and reports pong or pang.
@@ -730,12 +766,13 @@ func (ns *netns) epmd(t *testing.T, ctx context.Context) {
 // (its path in the jail: the namespace has the jail's /usr/local/etc), the
 // name and cookie of arbo's env file. Without vm.args, a node of Erlang's
 // defaults (plain-text distribution).
-func (ns *netns) erl(t *testing.T, ctx context.Context, name, cookie, vmArgs, eval string, env ...string) *proc {
+func (ns *netns) erl(t *testing.T, ctx context.Context, name, cookie, vmArgs, eval string, extra []string, env ...string) *proc {
 	t.Helper()
 	args := []string{"erl", "-noshell", "-start_epmd", "false"}
 	if vmArgs != "" {
 		args = append(args, "-args_file", vmArgs)
 	}
+	args = append(args, extra...)
 	args = append(args, "-name", name, "-setcookie", cookie, "-eval", eval)
 	return startProc(t, ctx, ns.name+"/"+name, append(os.Environ(), env...), ns.enter(args...)...)
 }

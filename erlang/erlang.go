@@ -49,6 +49,9 @@ type VMArgsData struct {
 	// SSLDistConf (inside the jail).
 	TLS         bool
 	SSLDistConf string
+	// NoEPMD is epmd: false: -start_epmd false and -erl_epmd_port DistMin,
+	// the one port every node listens on and dials.
+	NoEPMD bool
 }
 
 // EnvData is what erlang-env.tmpl receives. Values are written in single
@@ -155,7 +158,7 @@ func Render(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie [
 			Cluster: c.Name, Jail: j.Name, Tier: j.Tier,
 			DistMin: e.DistPorts.Min, DistMax: e.DistPorts.Max,
 			Hidden: c.IsHiddenTier(j.Tier), IPv6: addr.Is6() && !addr.Is4In6(),
-			TLS: e.TLS, SSLDistConf: SSLDistConfPath,
+			TLS: e.TLS, SSLDistConf: SSLDistConfPath, NoEPMD: e.NoEPMD,
 		}
 		b, err := ts.Execute("vm.args.tmpl", vm)
 		if err != nil {

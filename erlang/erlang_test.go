@@ -267,3 +267,19 @@ hosts:
 		t.Errorf("vm.args: %s", vm)
 	}
 }
+
+func TestNoEPMD(t *testing.T) {
+	c := golden.Example(t, "arboreus")
+	c.Erlang.NoEPMD = true
+	c.Erlang.DistPorts = inventory.PortRange{Min: 9100, Max: 9100}
+	files, err := Render(c, c.Host("server1"), templates.Default(), []byte(testCookie))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm := string(files[0].Content); !strings.Contains(vm, "\n-start_epmd false\n-erl_epmd_port 9100\n") {
+		t.Errorf("vm.args with epmd: false:\n%s", vm)
+	}
+	if got := c.ErlangPorts(); len(got) != 1 || got[0] != (inventory.PortRange{Min: 9100, Max: 9100}) {
+		t.Errorf("ErlangPorts with epmd: false: %v, want only 9100", got)
+	}
+}

@@ -421,10 +421,13 @@ func (c *Cluster) ErlangJails() []*Jail {
 }
 
 // ErlangPorts are the ports an Erlang service opens: epmd and the
-// distribution range.
+// distribution range; with epmd: false, the distribution port alone.
 func (c *Cluster) ErlangPorts() []PortRange {
 	if c.Erlang == nil {
 		return []PortRange{{4369, 4369}}
+	}
+	if c.Erlang.NoEPMD {
+		return []PortRange{c.Erlang.DistPorts}
 	}
 	return []PortRange{{4369, 4369}, c.Erlang.DistPorts}
 }

@@ -784,7 +784,7 @@ func (l *loader) egress(path string, n *yaml.Node) Egress {
 }
 
 var erlangKeys = []string{"tiers", "basename", "node_host", "user", "dist_ports", "cookie_file",
-	"discovery", "hidden", "consensus", "service", "tls"}
+	"discovery", "hidden", "consensus", "service", "tls", "epmd"}
 
 func (l *loader) erlang(path string, n *yaml.Node) *Erlang {
 	e := &Erlang{Pos: npos(n)}
@@ -813,6 +813,8 @@ func (l *loader) erlang(path string, n *yaml.Node) *Erlang {
 			e.Service = l.str(p, v)
 		case "tls":
 			e.TLS = l.boolean(p, v)
+		case "epmd":
+			e.NoEPMD = !l.boolean(p, v)
 		}
 	})
 	l.require(path, n, seen, "tiers", "basename", "dist_ports", "cookie_file")

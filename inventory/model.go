@@ -238,7 +238,10 @@ type Erlang struct {
 	Consensus      int
 	Service        string
 	TLS            bool // distribution over TLS (inet_tls_dist) with the cluster CA
-	Pos            Pos
+	// NoEPMD is `epmd: false`: no epmd; every node listens on the one port
+	// of dist_ports (ERL_DIST_PORT) and finds its peers there.
+	NoEPMD bool
+	Pos    Pos
 }
 
 // DNS holds extra records and the resolver jail.

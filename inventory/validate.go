@@ -716,6 +716,9 @@ func (v *validator) erlang() {
 	if e.DistPorts.Contains(4369) {
 		v.at("erlang.dist_ports", e.Pos, "dist_ports %s holds 4369, epmd's port", e.DistPorts)
 	}
+	if e.NoEPMD && e.DistPorts.Min != e.DistPorts.Max && e.DistPorts.Min != 0 {
+		v.at("erlang.dist_ports", e.Pos, "with epmd: false every node listens on one port (-erl_epmd_port) and dials its peers there: dist_ports must be one port, not %s", e.DistPorts)
+	}
 	if e.CookieFile != "" {
 		v.plain("erlang.cookie_file", e.Pos, "cookie_file", e.CookieFile)
 		if !CookieInside(e.CookieFile) {

@@ -441,6 +441,9 @@ func describe(f policy.Flow) string {
 	case policy.WhyReplication:
 		return fmt.Sprintf("%s to itself on its service %s (same-tier replication)", f.From, f.Service)
 	case policy.WhyErlang:
+		if !slices.ContainsFunc(f.Ports, func(r inventory.PortRange) bool { return r.Contains(4369) }) {
+			return fmt.Sprintf("%s to itself: Erlang distribution (its one port, no epmd)", f.From)
+		}
 		return fmt.Sprintf("%s to itself: Erlang distribution (epmd 4369 and dist_ports)", f.From)
 	case policy.WhyDNS:
 		return fmt.Sprintf("%s asks the cluster's resolvers (%s 53)", f.From, f.Proto)

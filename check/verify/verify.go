@@ -163,7 +163,7 @@ func Plan(c *inventory.Cluster) []Probe {
 	// RELEASE_NODE = <basename>@<host> (erlang.go), registered under its
 	// name part.
 	for _, j := range jails {
-		if c.Erlang != nil && slices.Contains(c.Erlang.Tiers, j.Tier) {
+		if c.Erlang != nil && !c.Erlang.NoEPMD && slices.Contains(c.Erlang.Tiers, j.Tier) {
 			out = append(out, Probe{Kind: EPMD, Host: j.Host, From: j.Name, Name: c.Erlang.Basename, Port: 4369, Flow: "tier " + j.Tier + " is an Erlang tier"})
 		}
 	}
