@@ -488,7 +488,14 @@ func (a *applier) host() error {
 		a.step(describe(act))
 	}
 	if routes := a.has(OpRoute, KindNet); len(routes) > 0 {
-		if err := a.routes(routes); err != nil {
+		if err := a.routes(routes, routesScript, true); err != nil {
+			return err
+		}
+	}
+	// Routes arbo installed that the topology no longer has: after the new
+	// ones, so that no address is without a path in between.
+	if stale := a.has(OpDelete, KindNet); len(stale) > 0 {
+		if err := a.routes(stale, unroutesScript, false); err != nil {
 			return err
 		}
 	}
@@ -716,9 +723,18 @@ const routesScript = `while read -r fam kind dest via; do ` +
 	`route -q change "$fam" "$kind" "$dest" "$via" >/dev/null || ` +
 	`{ echo "route to $dest via $via: neither add nor change worked" >&2; exit 1; }; done`
 
-// routes adds every missing static route in one SSH session rather than
-// one per route: a cluster has hosts × jails of them.
-func (a *applier) routes(acts []Action) error {
+// unroutesScript deletes static routes, one per stdin line "FAMILY KIND
+// DEST GATEWAY", as routesScript adds them; a route already gone is no
+// error (route(8) says "not in table"), anything else is.
+const unroutesScript = `while read -r fam kind dest via; do ` +
+	`out=$(route -q delete "$fam" "$kind" "$dest" "$via" 2>&1) || ` +
+	`case "$out" in *"not in table"*) ;; *) echo "route to $dest via $via: delete failed: $out" >&2; exit 1;; esac; done`
+
+// routes adds (add) or deletes every listed static route in one SSH
+// session rather than one per route: a cluster has hosts × prefixes of
+// them. What it adds is recorded as arbo's (routes_installed), what it
+// deletes is no longer.
+func (a *applier) routes(acts []Action, script string, add bool) error {
 	var in strings.Builder
 	for _, act := range acts {
 		dest, err := netip.ParsePrefix(act.Args[0])
@@ -741,7 +757,7 @@ func (a *applier) routes(acts []Action) error {
 	if err := a.ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted before the routes: %w", err)
 	}
-	r, err := a.t.Run(a.ctx, []string{"/bin/sh", "-c", routesScript}, remote.RunOpts{Stdin: strings.NewReader(in.String())})
+	r, err := a.t.Run(a.ctx, []string{"/bin/sh", "-c", script}, remote.RunOpts{Stdin: strings.NewReader(in.String())})
 	if err != nil {
 		return err
 	}
@@ -749,6 +765,11 @@ func (a *applier) routes(acts []Action) error {
 		return fmt.Errorf("static routes: %s", strings.TrimSpace(string(r.Stderr)))
 	}
 	for _, act := range acts {
+		rv := act.Args[0] + " " + act.Args[1]
+		a.man.Activated.Installed = slices.DeleteFunc(a.man.Activated.Installed, func(s string) bool { return s == rv })
+		if add {
+			a.man.Activated.Installed = append(a.man.Activated.Installed, rv)
+		}
 		a.step(describe(act))
 	}
 	return nil
@@ -1259,6 +1280,12 @@ func (a *applier) writeManifest(complete bool) error {
 		for _, r := range a.d.Routes {
 			a.man.Activated.Routes = append(a.man.Activated.Routes, r.Dest+" "+r.Via)
 		}
+		// Of the routes arbo installed, those still wanted: the others
+		// were deleted by this run or were already gone.
+		a.man.Activated.Installed = slices.DeleteFunc(a.man.Activated.Installed, func(s string) bool {
+			return !slices.Contains(a.man.Activated.Routes, s)
+		})
+		sort.Strings(a.man.Activated.Installed)
 	}
 	a.man.Files = a.man.Files[:0]
 	for _, p := range sortedKeys(a.owned) {

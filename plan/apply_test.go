@@ -30,6 +30,17 @@ func fakeHost(m *memTarget) {
 				f := strings.Fields(l) // family kind dest gateway
 				routes += f[2] + " " + f[3] + " UGHS\n"
 			}
+		case argv[0] == "/bin/sh" && argv[2] == unroutesScript:
+			for _, l := range strings.Split(strings.TrimSpace(stdin), "\n") {
+				f := strings.Fields(l)
+				var kept []string
+				for _, r := range strings.SplitAfter(routes, "\n") {
+					if g := strings.Fields(r); len(g) > 0 && g[0] != f[2] {
+						kept = append(kept, r)
+					}
+				}
+				routes = strings.Join(kept, "")
+			}
 		case argv[0] == "/bin/sh":
 			var names []string
 			for n := range running {

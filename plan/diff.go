@@ -232,6 +232,7 @@ func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.
 			out = append(out, Action{Op: OpRoute, Kind: KindNet, Target: r.Dest, Args: []string{r.Dest, r.Via}, Reason: "route to " + r.Dest + " via " + r.Via})
 		}
 	}
+	out = append(out, staleRoutes(d, s)...)
 	pfFile := d.File(PFPath)
 	// Reload when the file changes, and also when it was written but never
 	// confirmed live (a run cut between the two steps).
@@ -281,6 +282,42 @@ func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.
 			if !created[r.Target] {
 				out = append(out, Action{Op: OpRestart, Kind: KindService, Target: r.Target, Jail: r.Target, Reason: "its Erlang files changed"})
 			}
+		}
+	}
+	return out
+}
+
+// routeKey is a route's destination as parseFacts keys it: netstat -rn
+// shows a host route as the bare address.
+func routeKey(dest string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(dest, "/32"), "/128")
+}
+
+// staleRoutes are the deletions of static routes arbo installed (recorded
+// in the manifest's routes_installed) that the topology no longer has and
+// the kernel still holds with the same gateway: a removed host's or jail's
+// prefix, which rc.conf.local no longer lists but the kernel keeps until a
+// reboot. A route arbo did not install is never deleted; one whose
+// destination is still wanted through another gateway is changed by its
+// route action instead. Apply deletes them after adding the new routes, so
+// no address loses its path in between.
+func staleRoutes(d *state.Machine, s *Snapshot) []Action {
+	if s.Manifest == nil {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, r := range d.Routes {
+		want[routeKey(r.Dest)] = true
+	}
+	var out []Action
+	for _, rv := range s.Manifest.Activated.Installed {
+		dest, via, ok := strings.Cut(rv, " ")
+		if !ok || want[routeKey(dest)] {
+			continue
+		}
+		if gw, ok := s.Routes[routeKey(dest)]; ok && gw == via {
+			out = append(out, Action{Op: OpDelete, Kind: KindNet, Target: dest, Args: []string{dest, via},
+				Reason: "route to " + dest + " via " + via + ": arbo installed it and the topology no longer has it (route delete, after the new routes are added)"})
 		}
 	}
 	return out

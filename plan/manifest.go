@@ -41,7 +41,11 @@ type ManifestActive struct {
 	// PFListing is pf.ListingDigest of what pfctl listed right after that
 	// load: plan compares the machine's listing with it (live drift).
 	PFListing string   `json:"pf_listing_sha256,omitempty"`
-	Routes    []string `json:"routes,omitempty"`        // "dest via"
+	Routes    []string `json:"routes,omitempty"` // "dest via"
+	// Installed are the static routes ("dest via") arbo added or changed
+	// itself: the only routes it ever deletes, once the topology no longer
+	// has them (a removed host or jail, a prefix that moved).
+	Installed []string `json:"routes_installed,omitempty"`
 	Config    string   `json:"config_sha256,omitempty"` // the gateway's config.xml loaded
 	Jails     []string `json:"jails_started,omitempty"` // jails arbo started
 	Pending   []string `json:"pending,omitempty"`       // activations written but not done yet

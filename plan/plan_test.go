@@ -463,7 +463,7 @@ func TestRoutesScript(t *testing.T) {
 // The constant scripts arbo runs must pass remote's quoting, which refuses
 // what csh cannot take (a newline, a "!").
 func TestScriptsQuote(t *testing.T) {
-	for _, s := range []string{routesScript, factsScript} {
+	for _, s := range []string{routesScript, unroutesScript, factsScript} {
 		if _, err := remote.Quote([]string{"/bin/sh", "-c", s}); err != nil {
 			t.Errorf("%v", err)
 		}
