@@ -64,6 +64,19 @@ entry per machine, by its ssh.address), known_hosts and machines.
 			if err != nil {
 				return err
 			}
+			// The hosts run the upstream code (as in every test's lab) when
+			// the upstream folder is given or found beside the module;
+			// without one they run the emulator's ezjail-admin and service.
+			if o.Upstream == "" {
+				o.Upstream, _ = lab.FindUpstream(".")
+			}
+			if o.Upstream == "" && o.RealCode {
+				if cmd.Flags().Changed("real") {
+					return fmt.Errorf("--real needs the upstream folder: give --upstream DIR (or set %s)", lab.UpstreamEnv)
+				}
+				o.RealCode = false
+				fmt.Fprintf(cmd.ErrOrStderr(), "arbo-lab: no upstream folder (--upstream, $%s): the hosts run the emulator's ezjail-admin and service\n", lab.UpstreamEnv)
+			}
 			self, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("find own binary for the proxy process: %w", err)
@@ -87,8 +100,8 @@ entry per machine, by its ssh.address), known_hosts and machines.
 	cmd.Flags().StringVar(&o.Base, "base", lab.DefaultBase, "root-owned directory that holds the machine roots")
 	cmd.Flags().StringVar(&o.EmuBinary, "emu", "", "prebuilt lab-emu binary (default: build it with the go command)")
 	cmd.Flags().BoolVar(&o.Basejail, "basejail", false, "pre-install ezjail's basejail on the hosts (as --bootstrap would)")
-	cmd.Flags().StringVar(&o.Upstream, "upstream", "", "upstream folder (shared fixtures/upstream): check its sha256 pins, refuse on a mismatch, and install FreeBSD's rc framework on the hosts")
-	cmd.Flags().BoolVar(&o.RealCode, "real", false, "with --upstream: run ezjail-admin, service and the rc scripts from upstream on the hosts, root's shell /bin/sh (development: arbo's fixes of issue 10 are not all in yet)")
+	cmd.Flags().StringVar(&o.Upstream, "upstream", "", "upstream folder (shared fixtures/upstream; default: ../shared/fixtures/upstream beside the module, or $"+lab.UpstreamEnv+"): check its sha256 pins, refuse on a mismatch, and install FreeBSD's rc framework on the hosts")
+	cmd.Flags().BoolVar(&o.RealCode, "real", true, "run ezjail-admin, service and the rc scripts from the upstream folder on the hosts, root's shell /bin/sh; --real=false for the emulator's")
 	return cmd
 }
 
