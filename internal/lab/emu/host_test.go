@@ -67,3 +67,26 @@ func TestEnvFreeBSD(t *testing.T) {
 		t.Errorf("missing utility: exit %d, want 127", code)
 	}
 }
+
+// TestSessionCommandWords: the login shell logs a session's upstream
+// program with the words arbo's remote.Quote wrote, and nothing for a
+// compound command line.
+func TestSessionCommandWords(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want []string
+	}{
+		{"ezjail-admin create -f erlang db1 'lo1|10.0.0.1'", []string{"ezjail-admin", "create", "-f", "erlang", "db1", "lo1|10.0.0.1"}},
+		{`service -j ns1 unbound 'it'\''s'`, []string{"service", "-j", "ns1", "unbound", "it's"}},
+		{"ezjail-admin onestart a; jls", nil},
+		{"ezjail-admin start $x", nil},
+	} {
+		got, ok := simpleCommand(tt.line)
+		if ok != (tt.want != nil) || strings.Join(got, "\x00") != strings.Join(tt.want, "\x00") {
+			t.Errorf("simpleCommand(%q) = %q, %v; want %q", tt.line, got, ok, tt.want)
+		}
+	}
+	if !upstreamProgram("/usr/local/bin/ezjail-admin") || !upstreamProgram("/etc/rc.d/pf") || upstreamProgram("jls") {
+		t.Error("upstreamProgram")
+	}
+}
