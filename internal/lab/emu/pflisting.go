@@ -46,7 +46,7 @@ func pfListing(stmts []pfStmt, numeric bool, cats ...string) []string {
 		if !containsStr(cats, cat) {
 			continue
 		}
-		for _, toks := range pfExpandLists(s.toks) {
+		for _, toks := range pfExpandRule(s.toks) {
 			out = append(out, pfPrintRule(cat, toks, numeric))
 		}
 	}
@@ -73,6 +73,28 @@ func pfSkipped(stmts []pfStmt) []string {
 				}
 			}
 		}
+	}
+	return out
+}
+
+// pfExpandRule expands a rule's lists, except the address pool after
+// "->" or a route-to, which is one pool (print_pool prints it as a list).
+func pfExpandRule(toks []string) [][]string {
+	cut := len(toks)
+	for i, t := range toks {
+		if t == "->" || t == "route-to" || t == "reply-to" || t == "dup-to" || t == "nat-to" || t == "rdr-to" || t == "af-to" {
+			cut = i
+			break
+		}
+	}
+	if cut == len(toks) {
+		return pfExpandLists(toks)
+	}
+	// The pool's own group (and what follows it) stays whole; lists after
+	// it (ports, options) are rare in arbo's rules and left as written.
+	var out [][]string
+	for _, head := range pfExpandLists(toks[:cut]) {
+		out = append(out, append(head, toks[cut:]...))
 	}
 	return out
 }
@@ -114,14 +136,37 @@ func pfExpandLists(toks []string) [][]string {
 	return out
 }
 
+// pfMasked prints an address/len with the host bits cleared, as pfctl
+// stores it (set_ipmask masks the address).
+func pfMasked(h string) string {
+	if p, err := netip.ParsePrefix(h); err == nil {
+		return p.Masked().String()
+	}
+	return h
+}
+
 // pfListItems splits a list's tokens into items: commas or blanks
 // separate them; `!` and a unary port operator attach to what follows,
-// `><` and `<>` join their neighbours.
+// `><` and `<>` join their neighbours; a ( … ) group is one item.
 func pfListItems(toks []string) [][]string {
 	var items [][]string
 	var cur []string
 	pending := false // the next token continues cur
+	depth := 0
 	for _, t := range toks {
+		if depth > 0 || t == "(" {
+			if t == "(" {
+				if depth == 0 && !pending && len(cur) > 0 {
+					items = append(items, cur)
+					cur = nil
+				}
+				depth++
+			} else if t == ")" {
+				depth--
+			}
+			cur, pending = append(cur, t), depth > 0
+			continue
+		}
 		switch {
 		case t == ",":
 			if len(cur) > 0 {
@@ -229,7 +274,7 @@ func pfReadSide(toks []string, i int, numeric bool) (pfSide, int) {
 			g, j := pfGroup(toks, i)
 			s.host, i = pfJoin(g), j
 		} else if i < len(toks) {
-			s.host = toks[i]
+			s.host = pfMasked(toks[i])
 			i++
 		}
 	}
@@ -325,6 +370,24 @@ func pfPrintRule(cat string, toks []string, numeric bool) string {
 			i++
 		}
 	}
+	// route-to, reply-to, dup-to and their pool: print_rule prints them
+	// right after the interface.
+	for i < len(toks) && isOneOfStr(toks[i], "route-to", "reply-to", "dup-to") {
+		head = append(head, toks[i])
+		i++
+		if i < len(toks) && (toks[i] == "(" || toks[i] == "{") {
+			g, j := pfGroup2(toks, i)
+			head = append(head, pfJoin(g))
+			i = j
+		} else if i < len(toks) {
+			head = append(head, toks[i])
+			i++
+		}
+		for i < len(toks) && isOneOfStr(toks[i], "round-robin", "random", "source-hash", "bitmask", "sticky-address", "prefer-ipv6-nexthop") {
+			head = append(head, toks[i])
+			i++
+		}
+	}
 	af := ""
 	if i < len(toks) && (toks[i] == "inet" || toks[i] == "inet6") {
 		af = toks[i]
@@ -355,12 +418,27 @@ func pfPrintRule(cat string, toks []string, numeric bool) string {
 			af = pfFamily(to.host)
 		}
 	}
-	// The options, sorted into print_rule's order.
-	var flags, state, rest []string
+	// The options, sorted into print_rule's order: received-on (printed
+	// with from/to), flags, icmp-type, tos, prio, max-pkt-rate, state, the
+	// rest in place.
+	var recv, flags, icmp, prio, state, rest []string
 	noState := false
 	for i < len(toks) {
 		t := toks[i]
 		switch {
+		case t == "received-on" && i+1 < len(toks):
+			recv = []string{t, toks[i+1]}
+			i += 2
+		case (t == "icmp-type" || t == "icmp6-type") && i+1 < len(toks):
+			icmp = append(icmp, t, toks[i+1])
+			i += 2
+			if i+1 < len(toks) && toks[i] == "code" {
+				icmp = append(icmp, "code", toks[i+1])
+				i += 2
+			}
+		case (t == "tos" || t == "prio" || t == "max-pkt-rate") && i+1 < len(toks):
+			prio = append(prio, t, toks[i+1])
+			i += 2
 		case t == "flags" && i+1 < len(toks):
 			flags = []string{"flags", toks[i+1]}
 			i += 2
@@ -404,7 +482,10 @@ func pfPrintRule(cat string, toks []string, numeric bool) string {
 	} else {
 		line = append(line, "from", from.String(), "to", to.String())
 	}
+	line = append(line, recv...)
 	line = append(line, flags...)
+	line = append(line, icmp...)
+	line = append(line, prio...)
 	if noState && action == "pass" {
 		line = append(line, "no", "state")
 	}
@@ -488,11 +569,7 @@ func pfPrintTranslation(toks []string, numeric bool) string {
 	}
 	line = append(line, left[i:]...)
 	if pool != nil {
-		p := pfJoin(pool)
-		if len(pool) > 0 && pool[0] == "(" && !strings.Contains(p, "round-robin") && !strings.Contains(p, "random") && !strings.Contains(p, "source-hash") && !strings.Contains(p, "bitmask") {
-			p += " round-robin"
-		}
-		line = append(line, "->", p)
+		line = append(line, "->", pfPool(pool))
 	}
 	return strings.Join(line, " ")
 }
@@ -508,4 +585,82 @@ func pfPrintListing(e *env, lines []string, verbose bool) {
 		}
 		fmt.Fprintln(e.stdout, l)
 	}
+}
+
+// pfGroup2 returns a ( … ) or { … } group starting at i and the index
+// after it.
+func pfGroup2(toks []string, i int) ([]string, int) {
+	open, close := toks[i], ")"
+	if open == "{" {
+		close = "}"
+	}
+	depth := 0
+	for j := i; j < len(toks); j++ {
+		switch toks[j] {
+		case open:
+			depth++
+		case close:
+			depth--
+		}
+		if depth == 0 {
+			return toks[i : j+1], j + 1
+		}
+	}
+	return toks[i:], len(toks)
+}
+
+// pfPool prints a translation's pool: the addresses (a { … } list printed
+// "{ a, b }"), the port, then the pool type, which pfctl makes
+// round-robin for a list, a table or an interface's address when none is
+// given (print_pool), then sticky-address.
+func pfPool(pool []string) string {
+	var addr []string
+	i := 0
+	if i < len(pool) && (pool[i] == "{" || pool[i] == "(") {
+		g, j := pfGroup2(pool, i)
+		if g[0] == "{" {
+			var items []string
+			for _, it := range pfListItems(g[1 : len(g)-1]) {
+				items = append(items, pfJoin(it))
+			}
+			addr = []string{"{ " + strings.Join(items, ", ") + " }"}
+		} else {
+			addr = []string{pfJoin(g)}
+		}
+		i = j
+	} else if i < len(pool) {
+		addr = []string{pool[i]}
+		i++
+	}
+	var port, typ, sticky, rest []string
+	for i < len(pool) {
+		t := pool[i]
+		switch {
+		case t == "port" && i+1 < len(pool):
+			port = []string{"port", pool[i+1]}
+			i += 2
+		case isOneOfStr(t, "round-robin", "random", "bitmask"):
+			typ = []string{t}
+			i++
+		case t == "source-hash":
+			typ = []string{t}
+			i++
+			if i < len(pool) && strings.HasPrefix(pool[i], "0x") {
+				typ = append(typ, pool[i])
+				i++
+			}
+		case t == "sticky-address":
+			sticky = []string{t}
+			i++
+		default:
+			rest = append(rest, t)
+			i++
+		}
+	}
+	a := strings.Join(addr, " ")
+	if typ == nil && (strings.HasPrefix(a, "{") || strings.HasPrefix(a, "(") || strings.HasPrefix(a, "<")) {
+		typ = []string{"round-robin"}
+	}
+	out := append(append(append(append(addr, port...), typ...), sticky...), rest...)
+	return strings.Join(out, " ")
 }
