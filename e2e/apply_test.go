@@ -237,7 +237,11 @@ func TestFreshApply(t *testing.T) {
 		if loaded := e.read("gate", "/var/run/lab/pf.loaded"); loaded != rules {
 			t.Errorf("gate: pf does not run pfSense's /tmp/rules.debug")
 		}
-		for _, want := range []string{"USER_RULE: arbo:arboreus:ssh:lan:192.168.1.0/24", "USER_RULE: arbo:arboreus:fwd:wan:tcp:443", "rdr on igb0 inet proto tcp from any to 203.0.113.10 port 443 -> $arbo_arboreus_app port 8443"} {
+		for _, want := range []string{"USER_RULE: arbo:arboreus:ssh:lan:192.168.1.0/24", "USER_RULE: arbo:arboreus:fwd:wan:tcp:443", "rdr on igb0 inet proto tcp from any to 203.0.113.10 port 443 -> $arbo_arboreus_app port 8443",
+			// The jails reach the gateway's DNS Resolver from their own
+			// networks, which pfSense's LAN rules do not pass (issue 10 item 9).
+			"pass  in  quick  on $LAN inet proto { tcp udp }  from 10.20.1.0/24 to (self) port 53 ",
+			"pass  in  quick  on $LAN inet proto { tcp udp }  from 10.20.2.0/24 to (self) port 53 "} {
 			if !strings.Contains(rules, want) {
 				t.Errorf("gate: the loaded ruleset lacks %q:\n%s", want, rules)
 			}

@@ -253,3 +253,22 @@ func pfctlShows(argv []string) bool {
 	}
 	return shows
 }
+
+// TestGatewayLoginBanner: with /etc/rc.local on pfSense, root's shell
+// (/etc/rc.initial) prints ">>> Launching rc.local in background..." to
+// stdout before every command and before the sftp-server pfSense's sshd runs
+// as a command (pfsense-2.7.2 src/etc/rc.initial:33-37, 52). arbo still
+// applies the gateway (SFTP reads and writes, commands' output parsed) and
+// finds nothing to change afterwards (issue 10 item 14).
+func TestGatewayLoginBanner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, exampleTopology(t), lab.WithBasejail(), lab.WithFile("gate", "/etc/rc.local", []byte("true\n"), 0o644))
+	if out := e.sh("gate", "echo hi"); !strings.HasPrefix(out, ">>> Launching rc.local in background...\n") {
+		t.Fatalf("the lab gateway prints no rc.local banner: %q", out)
+	}
+	e.applyOK()
+	e.converged()
+	if !strings.Contains(e.read("gate", "/tmp/rules.debug"), "USER_RULE: arbo:arboreus:") {
+		t.Error("gate: pfSense's ruleset lacks arbo's rules")
+	}
+}

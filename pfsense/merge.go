@@ -391,6 +391,19 @@ func (m *merger) rules(used map[string]bool) []rule {
 			)})
 		}
 	}
+	for _, d := range m.dnsSources() {
+		key := fmt.Sprintf("%s:%s", d.gi.Name, d.src)
+		out = append(out, rule{d.gi.Name, elem("rule",
+			leaf("tracker", m.tracker("dns", key, used)),
+			leaf("type", "pass"),
+			leaf("interface", d.gi.Name),
+			leaf("ipprotocol", ipProto(d.src.Addr())),
+			leaf("protocol", "tcp/udp"),
+			elem("source", leaf("address", d.src.String())),
+			elem("destination", leaf("network", "(self)"), leaf("port", "53")),
+			leaf("descr", m.descr("dns", key)),
+		)})
+	}
 	for _, fw := range m.forwards() {
 		toPort := fw.f.ToPort.String()
 		if !fw.f.ToPort.Single() || !fw.f.Port.Single() {
@@ -408,6 +421,45 @@ func (m *merger) rules(used map[string]bool) []rule {
 			leaf("tracker", m.tracker("fwd", fw.key, used)),
 			leaf("type", "pass"),
 		)})
+	}
+	return out
+}
+
+type dnsSource struct {
+	gi  inventory.GatewayInterface
+	src netip.Prefix
+}
+
+// dnsSources are the jail networks whose queries reach the gateway's DNS
+// Resolver, each with the interface they arrive by, when gateway.dns is
+// set. Host-local jail addresses are routed through their host (the static
+// routes below), not NATed, so queries come from the jail network; the
+// rules pfSense's factory config has on LAN pass only the LAN subnet
+// ("Default allow LAN to any rule", source lan), and every interface's
+// rules end in pfSense's default deny (filter.inc:3782). One pass rule per
+// (interface, jail network) to (self) port 53, tcp and udp (issue 10
+// item 9).
+func (m *merger) dnsSources() []dnsSource {
+	if !m.g.DNS {
+		return nil
+	}
+	var out []dnsSource
+	seen := map[string]bool{}
+	for _, r := range m.c.Routes(m.g.Name) {
+		n := m.c.NetworkOf(r.Dest.Addr())
+		if n == nil {
+			continue
+		}
+		for _, gi := range m.g.Interfaces {
+			if !gi.Prefix.IsValid() || !gi.Prefix.Contains(r.Via) {
+				continue
+			}
+			if k := gi.Name + " " + n.CIDR.String(); m.present[gi.Name] && !m.disabled[gi.Name] && !seen[k] {
+				seen[k] = true
+				out = append(out, dnsSource{gi, n.CIDR})
+			}
+			break
+		}
 	}
 	return out
 }

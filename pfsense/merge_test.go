@@ -196,7 +196,9 @@ func TestMergeFixtures(t *testing.T) {
 			if bd, _ := parse(base); bytes.Contains(base, []byte("<opt1>")) && bd.root.child("interfaces").child("opt1").child("enable") != nil {
 				uplinks = 2
 			}
-			want := map[string]int{"alias": 2, "rule": 1 + 2*uplinks, "route": 4, "gateway_item": 2, "hosts": 4, "acls": 1}
+			// rules: the management rule, the DNS rule of each jail network,
+			// and per uplink a forward (nat) and its filter rule.
+			want := map[string]int{"alias": 2, "rule": 3 + 2*uplinks, "route": 4, "gateway_item": 2, "hosts": 4, "acls": 1}
 			for k, n := range want {
 				if kinds[k] != n {
 					t.Errorf("%d arbo %s objects, want %d (all: %v)", kinds[k], k, n, kinds)
@@ -372,7 +374,7 @@ func TestRemoveTier(t *testing.T) {
 				}
 			}
 			sort.Strings(gone)
-			want := []string{"10.20.2.11/32", "10.20.2.12/32", "arbo_arboreus_data", "db1", "db2", "acl"}
+			want := []string{"10.20.2.11/32", "10.20.2.12/32", "arbo_arboreus_data", "db1", "db2", "arbo:arboreus:dns:lan:10.20.2.0/24", "acl"}
 			// The access list stays but loses the data network's row: it
 			// shows up once as gone and once as added.
 			if len(gone) != len(want) || len(added) != 1 || !strings.HasPrefix(added[0], "acls|") {
@@ -384,7 +386,7 @@ func TestRemoveTier(t *testing.T) {
 				}
 			}
 			joined := strings.Join(gone, "\n")
-			for _, w := range want[:5] {
+			for _, w := range want[:6] {
 				if !strings.Contains(joined, w) {
 					t.Errorf("%s was not removed", w)
 				}
@@ -610,10 +612,11 @@ func TestSeparatorsFollowTheirRules(t *testing.T) {
 	}
 	d, _ := parse(out)
 	sep := d.root.child("filter").child("separator")
-	// One arbo rule (the management rule) now heads lan; wan gets the
-	// forward rule, opt1 the other, opt2 none.
+	// Three arbo rules (the management rule, then the DNS rules of the two
+	// jail networks) now head lan; wan gets the forward rule, opt1 the
+	// other, opt2 none.
 	for _, tc := range []struct{ iface, sep, row string }{
-		{"lan", "sep0", "fr2"},
+		{"lan", "sep0", "fr4"},
 		{"opt2", "sep0", "fr0"},
 		{"opt2", "sep1", "fr3"},
 	} {
@@ -808,5 +811,46 @@ func TestForwardOverlapRefused(t *testing.T) {
 	b = bytes.ReplaceAll(b, []byte("<target>"), []byte("<disabled></disabled><target>"))
 	if _, _, err := Merge(c, b, opts); err != nil {
 		t.Fatalf("a disabled forward collided: %v", err)
+	}
+}
+
+// TestDNSRuleForJailNetworks: with gateway.dns the jails' queries come from
+// their own networks (routed through their host, not NATed) on the
+// interface that reaches the hosts, where pfSense's factory rules pass only
+// the LAN subnet: arbo passes each jail network to (self) port 53, tcp and
+// udp, on that interface (issue 10 item 9); without gateway.dns, none.
+func TestDNSRuleForJailNetworks(t *testing.T) {
+	c := loadCluster(t)
+	out, _, err := Merge(c, base(t, natRepaired), Options{DNS: dnsData(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := parse(out)
+	got := map[string]string{}
+	for _, r := range d.root.child("filter").elems("rule") {
+		if strings.HasPrefix(r.childValue("descr"), "arbo:arboreus:dns:") {
+			got[r.childValue("descr")] = r.childValue("interface") + " " + r.childValue("protocol") + " " +
+				r.child("source").childValue("address") + " " + r.child("destination").childValue("network") + ":" + r.child("destination").childValue("port")
+		}
+	}
+	want := map[string]string{
+		"arbo:arboreus:dns:lan:10.20.1.0/24": "lan tcp/udp 10.20.1.0/24 (self):53",
+		"arbo:arboreus:dns:lan:10.20.2.0/24": "lan tcp/udp 10.20.2.0/24 (self):53",
+	}
+	if len(got) != len(want) {
+		t.Errorf("DNS rules %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	c.Gateway.DNS = false
+	out, _, err = Merge(c, base(t, natRepaired), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte(":dns:")) {
+		t.Error("a DNS rule without gateway.dns")
 	}
 }

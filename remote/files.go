@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,6 +47,43 @@ func (c *Conn) SFTP() (*sftp.Client, error) {
 	}
 	c.sftp = s
 	return s, nil
+}
+
+// maxBanner bounds the text skipBanner drops.
+const maxBanner = 4096
+
+// skipBanner drops whole lines of text that come before the SFTP server's
+// first packet. Every SFTP packet starts with its uint32 length, big-endian
+// (draft-ietf-secsh-filexfer-02 §3), and the server's first one
+// (SSH_FXP_VERSION) is far shorter than 16 MiB, so its first byte is 0; a
+// line of text never starts with a NUL.
+func skipBanner(r io.Reader) io.Reader { return &bannerSkipper{r: bufio.NewReader(r)} }
+
+type bannerSkipper struct {
+	r       *bufio.Reader
+	checked bool
+}
+
+func (b *bannerSkipper) Read(p []byte) (int, error) {
+	if !b.checked {
+		var dropped []byte
+		for {
+			c, err := b.r.Peek(1)
+			if err != nil {
+				return 0, err
+			}
+			if c[0] == 0 {
+				break
+			}
+			line, err := b.r.ReadSlice('\n')
+			dropped = append(dropped, line...)
+			if err != nil || len(dropped) > maxBanner {
+				return 0, fmt.Errorf("sftp: the server sent %q instead of an SFTP packet", clip(dropped))
+			}
+		}
+		b.checked = true
+	}
+	return b.r.Read(p)
 }
 
 // MaxReadSize bounds every remote read: arbo's files are small, and a jail

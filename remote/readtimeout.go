@@ -100,7 +100,9 @@ func (c *Conn) startSFTP() (*sftp.Client, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		s, err := sftp.NewClientPipe(r, w, sftp.UseConcurrentReads(true), sftp.UseConcurrentWrites(false))
+		// skipBanner (files.go): on pfSense the sftp-server runs through
+		// root's login shell, which may print its rc.local banner first.
+		s, err := sftp.NewClientPipe(skipBanner(r), w, sftp.UseConcurrentReads(true), sftp.UseConcurrentWrites(false))
 		done <- result{s, err}
 	}()
 	d := c.readTimeout()

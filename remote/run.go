@@ -3,6 +3,8 @@ package remote
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -113,6 +115,17 @@ func (c *Conn) Run(ctx context.Context, argv []string, opts RunOpts) (Result, er
 	if err != nil {
 		return Result{}, fmt.Errorf("machine %s: %w", c.Target.Machine, err)
 	}
+	mark, err := startMark()
+	if err != nil {
+		return Result{}, fmt.Errorf("machine %s: %w", c.Target.Machine, err)
+	}
+	// The login shell may print before it runs the command (pfSense's
+	// /etc/rc.initial echoes ">>> Launching rc.local in background..." to
+	// stdout whenever /etc/rc.local exists, pfsense-2.7.2 src/etc/rc.initial
+	// lines 33-37, then runs `/bin/sh -c "$@"`, line 52): the command's
+	// output is what follows a marker the command line prints first. `echo
+	// WORD;` reads the same in sh and csh.
+	cmd = "echo " + mark + ";" + cmd
 	select {
 	case c.sessions <- struct{}{}:
 	case <-ctx.Done():
@@ -154,7 +167,8 @@ func (c *Conn) Run(ctx context.Context, argv []string, opts RunOpts) (Result, er
 	}()
 
 	err = sess.Run(cmd)
-	res := Result{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes()}
+	out, framed := unframe(stdout.buf.Bytes(), mark)
+	res := Result{Stdout: out, Stderr: stderr.buf.Bytes()}
 	if stdout.over || stderr.over {
 		return res, fmt.Errorf("machine %s: %s: output %w", c.Target.Machine, argv[0], ErrTooLarge)
 	}
@@ -163,6 +177,8 @@ func (c *Conn) Run(ctx context.Context, argv []string, opts RunOpts) (Result, er
 	}
 	var exitErr *ssh.ExitError
 	switch {
+	case (err == nil || errors.As(err, &exitErr) && exitErr.Signal() == "") && !framed:
+		return res, fmt.Errorf("machine %s: the login shell did not run %s (its output lacks the start marker arbo's command line prints first): stdout %q, stderr %q", c.Target.Machine, argv[0], clip(res.Stdout), clip(res.Stderr))
 	case err == nil:
 		return res, nil
 	case errors.As(err, &exitErr) && exitErr.Signal() == "":
@@ -172,4 +188,31 @@ func (c *Conn) Run(ctx context.Context, argv []string, opts RunOpts) (Result, er
 		return res, fmt.Errorf("machine %s: %s killed by signal %s", c.Target.Machine, argv[0], exitErr.Signal())
 	}
 	return res, c.wrapErr(argv[0], err)
+}
+
+// startMark is a word no banner prints: arbo's marker with 64 random bits.
+func startMark() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "arbo-start-" + hex.EncodeToString(b[:]), nil
+}
+
+// unframe returns what the command printed: stdout after the first line
+// that is the marker. Whatever came before (a login banner) is dropped.
+func unframe(out []byte, mark string) ([]byte, bool) {
+	m := []byte(mark + "\n")
+	i := bytes.Index(out, m)
+	if i < 0 || (i > 0 && out[i-1] != '\n') {
+		return out, false
+	}
+	return out[i+len(m):], true
+}
+
+func clip(b []byte) []byte {
+	if len(b) > 200 {
+		return b[:200]
+	}
+	return b
 }

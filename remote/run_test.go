@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,5 +199,55 @@ func TestRunBoundsSessions(t *testing.T) {
 	wg.Wait()
 	if n := f.srv.MaxOpen.Load(); n < 2 || n > maxSessions {
 		t.Errorf("%d sessions at once, want between 2 and %d", n, maxSessions)
+	}
+}
+
+// TestLoginBanner: pfSense's root shell, /etc/rc.initial, prints ">>>
+// Launching rc.local in background..." to stdout before it runs a command
+// whenever /etc/rc.local exists (pfsense-2.7.2 src/etc/rc.initial:33-37,
+// 52), and before the sftp-server pfSense's sshd runs as a command (issue
+// 10 item 14). A command's output is what it printed, and SFTP works.
+func TestLoginBanner(t *testing.T) {
+	f := newFixture(t)
+	f.srv.Banner.Store(">>> Launching rc.local in background...\n")
+	c := dial(t, f.tgt)
+	ctx := context.Background()
+	res, err := c.Run(ctx, []string{"echo", "ridentifier", "42"}, RunOpts{})
+	if err != nil || res.Exit != 0 || string(res.Stdout) != "ridentifier 42\n" {
+		t.Errorf("Run under a banner: %v exit %d stdout %q", err, res.Exit, res.Stdout)
+	}
+	res, err = c.Run(ctx, []string{"sh", "-c", "echo out; exit 4"}, RunOpts{})
+	if err != nil || res.Exit != 4 || string(res.Stdout) != "out\n" {
+		t.Errorf("a failing command under a banner: %v exit %d stdout %q", err, res.Exit, res.Stdout)
+	}
+	// A command printing the marker text of another run cannot fake one.
+	res, err = c.Run(ctx, []string{"echo", "arbo-start-0000000000000000"}, RunOpts{})
+	if err != nil || string(res.Stdout) != "arbo-start-0000000000000000\n" {
+		t.Errorf("marker-like output: %v %q", err, res.Stdout)
+	}
+	p := filepath.Join(f.srv.Dir, "f.txt")
+	if err := c.WriteFileAtomic(p, []byte("data\n"), 0o644, -1, -1); err != nil {
+		t.Fatalf("SFTP write under a banner: %v", err)
+	}
+	got, err := c.ReadFiles(ctx, []string{p})
+	if err != nil || string(got[p]) != "data\n" {
+		t.Errorf("SFTP read under a banner: %v %q", err, got[p])
+	}
+}
+
+// TestShellThatRunsNothing: a login shell that prints something and never
+// runs the command is an error, not an empty output.
+func TestShellThatRunsNothing(t *testing.T) {
+	out, ok := unframe([]byte(">>> Launching rc.local in background...\n"), "arbo-start-1")
+	if ok {
+		t.Errorf("unframe found a marker in %q", out)
+	}
+	out, ok = unframe([]byte("x arbo-start-1\nrest\n"), "arbo-start-1")
+	if ok {
+		t.Errorf("a marker inside a line counted: %q", out)
+	}
+	out, ok = unframe([]byte("banner\narbo-start-1\nrest\narbo-start-1\n"), "arbo-start-1")
+	if !ok || string(out) != "rest\narbo-start-1\n" {
+		t.Errorf("unframe = %q, %v", out, ok)
 	}
 }

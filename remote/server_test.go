@@ -48,6 +48,10 @@ type testServer struct {
 	// StallSFTP, while set, swallows every request sent on an sftp channel
 	// without answering: an sftp-server stuck in an open() of a FIFO.
 	StallSFTP atomic.Bool
+	// Banner, when set, is written to stdout before every command and
+	// before the SFTP server starts, as pfSense's /etc/rc.initial prints
+	// ">>> Launching rc.local in background..." when /etc/rc.local exists.
+	Banner atomic.Value // string
 }
 
 // staller drops what the client sends while its server's StallSFTP is set.
@@ -63,6 +67,11 @@ func (r *staller) Read(p []byte) (int, error) {
 			return n, err
 		}
 	}
+}
+
+func (s *testServer) banner() string {
+	b, _ := s.Banner.Load().(string)
+	return b
 }
 
 var (
@@ -242,6 +251,9 @@ func (s *testServer) session(raw net.Conn, ch ssh.Channel, reqs <-chan *ssh.Requ
 				continue
 			}
 			r.Reply(true, nil)
+			if b := s.banner(); b != "" {
+				_, _ = io.WriteString(ch, b)
+			}
 			var rw io.ReadWriteCloser = ch
 			if n := s.CutSFTPAfter.Load(); n > 0 {
 				rw = &cutter{ReadWriteCloser: ch, left: n, raw: raw}
@@ -260,6 +272,9 @@ func (s *testServer) session(raw net.Conn, ch ssh.Channel, reqs <-chan *ssh.Requ
 				continue
 			}
 			r.Reply(true, nil)
+			if b := s.banner(); b != "" {
+				_, _ = io.WriteString(ch, b)
+			}
 			cmd := exec.Command("/bin/sh", "-c", p.Command)
 			cmd.Dir = s.Dir
 			cmd.Stdin = ch

@@ -404,7 +404,8 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 			addr = name
 		}
 		m := machineState{Name: name, Kind: kind, Address: addr,
-			Root: filepath.Join(st.Home, name), State: filepath.Join(dir, "state", name)}
+			Root: filepath.Join(st.Home, name), State: filepath.Join(dir, "state", name),
+			PfSense: o.PfSense && kind == kindGateway}
 		ip := fmt.Sprintf("127.%d.%d.%d", netX, netY, i+1)
 		ln, err := net.Listen("tcp", ip+":22")
 		if err != nil {

@@ -202,6 +202,9 @@ func (s machineSpec) installPfSense() error {
 	if err := s.installPHP(); err != nil {
 		return fmt.Errorf("machine %s: php-cli: %w", s.name, err)
 	}
+	if err := s.installSFTPServer(); err != nil {
+		return fmt.Errorf("machine %s: sftp-server: %w", s.name, err)
+	}
 	err = fs.WalkDir(gwPHP, "gwphp", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -276,6 +279,39 @@ func hostRootShell() (string, error) {
 		}
 	}
 	return "", errors.New("no root in /etc/passwd")
+}
+
+// pfSenseSFTPServer is the sftp subsystem of pfSense's sshd_config
+// (`Subsystem sftp /usr/libexec/sftp-server`, written by pfSense's
+// src/etc/sshd).
+const pfSenseSFTPServer = "/usr/libexec/sftp-server"
+
+// debianSFTPServers are where Debian's openssh-sftp-server puts it.
+var debianSFTPServers = []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server", "/usr/lib/sftp-server"}
+
+// installSFTPServer copies this box's OpenSSH sftp-server, with the
+// libraries ldd lists, to pfSense's path in the gateway's root.
+func (s machineSpec) installSFTPServer() error {
+	var src string
+	for _, p := range debianSFTPServers {
+		if _, err := os.Stat(p); err == nil {
+			src = p
+			break
+		}
+	}
+	if src == "" {
+		return fmt.Errorf("none of %v: install openssh-sftp-server", debianSFTPServers)
+	}
+	out, err := exec.Command("ldd", src).Output()
+	if err != nil && len(out) == 0 {
+		return fmt.Errorf("ldd %s: %w", src, err)
+	}
+	for _, m := range lddPath.FindAllStringSubmatch(string(out), -1) {
+		if err := copyFileFollow(m[1], s.path(m[1])); err != nil {
+			return err
+		}
+	}
+	return copyFileFollow(src, s.path(pfSenseSFTPServer))
 }
 
 // phpInfo is what the host's php-cli reports about itself.

@@ -31,13 +31,22 @@ func sshdConfig(m machineState, authKeys string, gateway bool) string {
 		// DEBUG1, so the gateway logs that much to show forwarded connections.
 		forwarding, logLevel = "yes", "DEBUG1"
 	}
+	sftp := "internal-sftp"
+	if m.PfSense {
+		// pfSense's sshd_config (written by its src/etc/sshd): the
+		// subsystem is a command, which sshd runs through root's login
+		// shell, /etc/rc.initial, and which prints its rc.local banner
+		// first (issue 10 item 14). pfsense.go installs Debian's
+		// sftp-server there.
+		sftp = pfSenseSFTPServer
+	}
 	lines := []string{
 		"# arbo-lab machine " + m.Name + "; generated, do not edit",
 		fmt.Sprintf("ListenAddress 127.0.0.1:%d", m.SSHDPort),
 		"HostKey " + quoteConf(filepath.Join(m.State, hostKeyName)),
 		"PidFile " + quoteConf(filepath.Join(m.State, sshdPIDName)),
 		"ChrootDirectory " + quoteConf(m.Root),
-		"Subsystem sftp internal-sftp",
+		"Subsystem sftp " + sftp,
 		"UsePAM no",
 		"PermitRootLogin prohibit-password",
 		"PubkeyAuthentication yes",

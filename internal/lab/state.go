@@ -52,6 +52,8 @@ type machineState struct {
 	Proxy    string `json:"proxy"` // 127.X.Y.Z:port
 	SSHDPort int    `json:"sshd_port"`
 	SSHDPID  int    `json:"sshd_pid,omitempty"`
+	// PfSense: the gateway runs pfSense's own code (pfsense.go).
+	PfSense bool `json:"pfsense,omitempty"`
 }
 
 func readState(dir string) (*labState, error) {
