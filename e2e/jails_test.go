@@ -31,7 +31,15 @@ func callIndexAfter(calls []emu.Call, from int, prefix ...string) int {
 		}
 		argv := c.Argv
 		if len(argv) == 3 && (filepath.Base(argv[0]) == "bash" || filepath.Base(argv[0]) == "sh") && argv[1] == "-c" {
-			argv = shellWords(argv[2])
+			// arbo's command line starts with `echo <marker>;` (remote.Run
+			// frames the output after a login banner).
+			line := argv[2]
+			if strings.HasPrefix(line, "echo arbo-start-") {
+				if _, rest, ok := strings.Cut(line, ";"); ok {
+					line = rest
+				}
+			}
+			argv = shellWords(line)
 		}
 		if len(argv) < len(prefix) {
 			continue
