@@ -152,7 +152,15 @@ func loginShellCmd(e *env, args []string) int {
 	// emulator used to answer for is logged like an emulated call, so the
 	// call log shows `ezjail-admin create …` in both modes.
 	if len(args) == 3 && args[1] == "-c" {
-		if words, ok := simpleCommand(args[2]); ok && upstreamProgram(words[0]) {
+		// arbo's command lines are `echo MARKER;CMD` (remote.Run frames
+		// the command's output after any login banner): CMD is the command.
+		line := args[2]
+		if head, rest, ok := strings.Cut(line, ";"); ok {
+			if w, ok := simpleCommand(head); ok && len(w) == 2 && w[0] == "echo" {
+				line = rest
+			}
+		}
+		if words, ok := simpleCommand(line); ok && upstreamProgram(words[0]) {
 			e.logCall(words, code)
 		}
 	}
