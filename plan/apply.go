@@ -222,9 +222,58 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
+	// The moves, found again in what was read under the locks.
+	fp := &Plan{Options: p.Options}
+	for _, m := range p.Machines {
+		fp.Machines = append(fp.Machines, fresh[m.Name])
+	}
+	LinkMoves(fp)
+	for _, m := range fp.Machines {
+		fresh[m.Name] = m
+	}
 	if reasons := staleness(p, fresh); len(reasons) > 0 {
 		res.Stale = true
 		return res, &StaleError{Reasons: reasons}
+	}
+	// 0. Moves: every old copy is stopped, archived and retired before any
+	// machine starts anything, so that a moved jail's address is never up
+	// on two hosts. A machine whose old copy did not stop is not applied
+	// further, nor is the machine the jail was moving to.
+	moved := map[string]MachineResult{} // source machine → what phase 0 did
+	blocked := map[string]string{}      // target machine → why it is not applied
+	if len(fp.Moves) > 0 {
+		var srcs []string
+		for _, mv := range fp.Moves {
+			if !slices.Contains(srcs, mv.From) {
+				srcs = append(srcs, mv.From)
+			}
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, n := range srcs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				mp := fresh[n]
+				mp.Actions = slices.DeleteFunc(slices.Clone(mp.Actions), func(a Action) bool { return a.MoveTo == "" })
+				a := &applier{ctx: ctx, c: c, env: env, name: n, t: targets[n], d: sess.Desired[n], mp: mp, snap: snaps[n], opts: p.Options, partial: true}
+				r := a.run()
+				if a.man != nil {
+					s := *snaps[n]
+					s.Manifest = a.man
+					snaps[n] = &s
+				}
+				mu.Lock()
+				moved[n] = r
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		for _, mv := range fp.Moves {
+			if moved[mv.From].Error != "" {
+				blocked[mv.To] = fmt.Sprintf("not applied: jail %s moves here from %s, and its old copy there did not stop and retire (see %s): nothing was done here, so that it never runs twice", mv.Jail, mv.From, mv.From)
+			}
+		}
 	}
 
 	run := func(names []string) {
@@ -237,8 +286,31 @@ func Apply(ctx context.Context, c *inventory.Cluster, p *Plan, sess *Session, en
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				a := &applier{ctx: ctx, c: c, env: env, name: n, t: targets[n], d: sess.Desired[n], mp: fresh[n], snap: snaps[n], opts: p.Options}
+				mp := fresh[n]
+				r0, wasSource := moved[n]
+				if wasSource {
+					mp.Actions = slices.DeleteFunc(slices.Clone(mp.Actions), func(a Action) bool { return a.MoveTo != "" })
+				}
+				switch {
+				case wasSource && r0.Error != "":
+					for _, act := range mp.Actions {
+						r0.NotDone = append(r0.NotDone, describe(act))
+					}
+					out[i] = r0
+					return
+				case blocked[n] != "":
+					r := MachineResult{Machine: n, Error: blocked[n], err: errors.New(blocked[n])}
+					for _, act := range mp.Actions {
+						r.NotDone = append(r.NotDone, describe(act))
+					}
+					out[i] = r
+					return
+				}
+				a := &applier{ctx: ctx, c: c, env: env, name: n, t: targets[n], d: sess.Desired[n], mp: mp, snap: snaps[n], opts: p.Options}
 				out[i] = a.run()
+				if wasSource {
+					out[i].Done = append(r0.Done, out[i].Done...)
+				}
 			}()
 		}
 		wg.Wait()
@@ -317,6 +389,10 @@ type applier struct {
 	owned map[string]ManifestFile // files arbo owns now, as far as this run got
 	mu    sync.Mutex              // guards done and owned while files are written in parallel
 	snap  *Snapshot
+	// partial: this run applies only some of the plan's actions (the old
+	// copies of moved jails), so the manifest records what it did and
+	// nothing of the desired state yet.
+	partial bool
 }
 
 func (a *applier) step(s string) {
@@ -406,7 +482,7 @@ func (a *applier) apply() error {
 	// The manifest is written even after a failure: what this run created
 	// is arbo's, and the next run must know it (a jail created here would
 	// otherwise look like a stranger's).
-	if merr := a.writeManifest(err == nil); merr != nil {
+	if merr := a.writeManifest(err == nil && !a.partial); merr != nil {
 		return errors.Join(err, fmt.Errorf("recording what arbo owns: %w", merr))
 	}
 	return err

@@ -333,7 +333,7 @@ func removals(d *state.Machine, s *Snapshot, o Options, desired map[string]state
 			continue
 		}
 		if !mj.Retired {
-			out = append(out, Action{Op: OpArchive, Kind: KindJail, Target: mj.Name, Jail: mj.Name, Reason: "removed from the topology: stop and archive (ezjail-admin archive)"})
+			out = append(out, Action{Op: OpArchive, Kind: KindJail, Target: mj.Name, Jail: mj.Name, Data: mj.Data, Reason: "removed from the topology: stop and archive (ezjail-admin archive)"})
 		}
 		if !mj.Data || o.AllowDestroy {
 			out = append(out, Action{Op: OpDestroy, Kind: KindJail, Target: mj.Name, Jail: mj.Name, Reason: "ezjail-admin delete -w after the archive"})

@@ -156,6 +156,7 @@ func Make(ctx context.Context, c *inventory.Cluster, o Options, env Env) (*Plan,
 	}
 	_ = g.Wait()
 	p.Machines = results
+	LinkMoves(p)
 	return p, sess, ctx.Err()
 }
 

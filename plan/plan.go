@@ -55,6 +55,13 @@ type Action struct {
 	Before    string   `json:"before_sha256,omitempty"`
 	After     string   `json:"after_sha256,omitempty"`
 	Args      []string `json:"args,omitempty"` // for route actions: destination and gateway
+	// Data marks the archive of a jail that was ever in a data tier (the
+	// manifest's sticky flag).
+	Data bool `json:"data,omitempty"`
+	// MoveTo (on the old host's archive) and MoveFrom (on the new host's
+	// create, enable or adopt) tie the two halves of a move (Plan.Moves).
+	MoveTo   string `json:"move_to,omitempty"`
+	MoveFrom string `json:"move_from,omitempty"`
 }
 
 // PlannedFile is a desired file as a plan carries it: a sensitive file has
@@ -95,6 +102,10 @@ type Options struct {
 	// CookieFile is --cookie-file: the Erlang cookie comes from this file
 	// instead of the topology's cookie_file. A path, never the content.
 	CookieFile string `json:"cookie_file,omitempty"`
+	// AllowEmpty is --allow-empty: a jail that held data may move to
+	// another host and start there empty (its data does not travel yet);
+	// the old copy stays archived and retired.
+	AllowEmpty bool `json:"allow_empty,omitempty"`
 }
 
 // Plan is the whole plan: what `arbo plan --out` saves and `arbo apply FILE`
@@ -109,6 +120,7 @@ type Plan struct {
 	Revision      int64         `json:"revision_time,omitempty"` // unix time config.xml's <revision> was rendered with
 	SSH           *SSHSettings  `json:"ssh,omitempty"`           // the command line's SSH settings the plan was made with
 	Machines      []MachinePlan `json:"machines"`
+	Moves         []Move        `json:"moves,omitempty"` // jails whose host changed: see LinkMoves
 }
 
 // SSHSettings are the SSH options of the command line a plan was made
@@ -134,8 +146,12 @@ type Counts struct{ Add, Change, Destroy, Other int }
 // Count sums what the plan does.
 func (p *Plan) Count() Counts {
 	var c Counts
+	c.Change = len(p.Moves) // a move is one change, not an archive and a create
 	for _, m := range p.Machines {
 		for _, a := range m.Actions {
+			if a.MoveTo != "" || a.MoveFrom != "" {
+				continue
+			}
 			switch a.Op {
 			case OpCreate:
 				c.Add++

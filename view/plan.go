@@ -46,6 +46,24 @@ func colourSym(st ui.Style, op, s string) string {
 // file content, reasons, errors) is shown through ui.Escape: a jail's file
 // can neither drive the terminal nor fake a line of the plan.
 func PlanText(w io.Writer, st ui.Style, p *plan.Plan) error {
+	if len(p.Moves) > 0 {
+		fmt.Fprintln(w, st.Bold("# moves"))
+		for _, mv := range p.Moves {
+			line := fmt.Sprintf("  ~ move jail %s: %s → %s", mv.Jail, mv.From, mv.To)
+			if mv.Data {
+				line += " (has held data)"
+			}
+			if mv.Refused != "" {
+				fmt.Fprintln(w, st.Red(ui.EscapeLine(line+": refused")))
+				continue
+			}
+			fmt.Fprintln(w, st.Yellow(ui.EscapeLine(line)))
+			for i, s := range mv.Steps {
+				fmt.Fprintf(w, "      %d. %s\n", i+1, ui.EscapeLine(s))
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	for _, m := range p.Machines {
 		if len(m.Actions) == 0 && m.Error == "" && len(m.Warnings) == 0 {
 			continue

@@ -78,3 +78,26 @@ func TestApplyTextEscapes(t *testing.T) {
 		t.Errorf("raw controls:\n%q", b.String())
 	}
 }
+
+// A move is one action at the top of the plan, with its steps; a refused
+// one says so, and its reason is among the refusals at the end.
+func TestPlanTextMoves(t *testing.T) {
+	p := &plan.Plan{FormatVersion: 1, Kind: plan.PlanKind,
+		Moves: []plan.Move{
+			{Jail: "app1", From: "server1", To: "server2", Steps: []string{"server1: stop it", "server2: create jail app1"}},
+			{Jail: "db1", From: "server1", To: "server3", Data: true, Refused: "jail db1 has held data"},
+		},
+		Machines: []plan.MachinePlan{{Name: "server3", Kind: "host", Error: "jail db1 has held data",
+			Actions: []plan.Action{{Op: plan.OpConflict, Kind: plan.KindJail, Target: "server3", Reason: "jail db1 has held data"}}}}}
+	var b bytes.Buffer
+	if err := PlanText(&b, ui.NewStyle(false), p); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"# moves\n  ~ move jail app1: server1 → server2\n      1. server1: stop it\n      2. server2: create jail app1\n",
+		"  ~ move jail db1: server1 → server3 (has held data): refused\n", "  ! server3: refused: jail db1 has held data"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

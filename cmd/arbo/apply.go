@@ -71,8 +71,8 @@ func runApply(cmd *cobra.Command, g *globalOptions, o applyOptions, file string)
 	topology := file
 	var p *plan.Plan
 	if saved {
-		if cmd.Flags().Changed("allow-destroy") || cmd.Flags().Changed("bootstrap") || cmd.Flags().Changed("host") {
-			return errors.New("--allow-destroy, --bootstrap and --host are decisions of the plan: make a new plan with them")
+		if cmd.Flags().Changed("allow-destroy") || cmd.Flags().Changed("allow-empty") || cmd.Flags().Changed("bootstrap") || cmd.Flags().Changed("host") {
+			return errors.New("--allow-destroy, --allow-empty, --bootstrap and --host are decisions of the plan: make a new plan with them")
 		}
 		if p, err = plan.Decode(b); err != nil {
 			return fmt.Errorf("%s: %w", file, err)

@@ -15,7 +15,7 @@ func TestSSHFlagsReachRemote(t *testing.T) {
 	o.addFlags(fs)
 	args := []string{"--ssh-config", "/x/ssh_config", "-i", "/k1", "-i", "/k2", "--known-hosts", "/kh",
 		"--ssh-user", "deploy", "--ssh-port", "2222", "--trust-new-hosts", "--host", "h1", "--host", "gate",
-		"--allow-destroy", "--bootstrap"}
+		"--allow-destroy", "--allow-empty", "--bootstrap"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestSSHFlagsReachRemote(t *testing.T) {
 		s.User != "deploy" || s.Port != 2222 || !s.TrustNewHosts {
 		t.Fatalf("SSH overrides: %+v", s)
 	}
-	if !slices.Equal(d.Plan.Hosts, []string{"h1", "gate"}) || !d.Plan.AllowDestroy || !d.Plan.Bootstrap {
+	if !slices.Equal(d.Plan.Hosts, []string{"h1", "gate"}) || !d.Plan.AllowDestroy || !d.Plan.AllowEmpty || !d.Plan.Bootstrap {
 		t.Fatalf("plan decisions: %+v", d.Plan)
 	}
 }

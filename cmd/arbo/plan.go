@@ -22,6 +22,7 @@ type runOptions struct {
 	hosts        []string
 	parallel     int
 	allowDestroy bool
+	allowEmpty   bool
 	bootstrap    bool
 	strict       bool
 	templates    string
@@ -41,6 +42,7 @@ func (o *runOptions) addFlags(f *pflag.FlagSet) {
 	f.StringArrayVar(&o.hosts, "host", nil, "only this machine (repeatable)")
 	f.IntVar(&o.parallel, "parallel", 0, "machines worked on at once (default: all, up to 32)")
 	f.BoolVar(&o.allowDestroy, "allow-destroy", false, "delete data-tier jails removed from the topology (after archiving them)")
+	f.BoolVar(&o.allowEmpty, "allow-empty", false, "let a jail that held data move to another host and start there empty (its data does not travel yet); the old copy stays archived and retired")
 	f.BoolVar(&o.bootstrap, "bootstrap", false, "install ezjail and the basejail where they are missing")
 	f.BoolVar(&o.strict, "strict", false, "treat check warnings as errors")
 	f.StringVar(&o.templates, "templates", "", "directory whose *.tmpl files replace the embedded templates of the same name")
@@ -60,7 +62,7 @@ func (o *runOptions) addSSHFlags(f *pflag.FlagSet) {
 
 func (o *runOptions) deploy(g *globalOptions) deploy.Options {
 	d := deploy.Options{
-		Plan:           plan.Options{AllowDestroy: o.allowDestroy, Bootstrap: o.bootstrap, Hosts: o.hosts, CookieFile: o.cookieFile},
+		Plan:           plan.Options{AllowDestroy: o.allowDestroy, AllowEmpty: o.allowEmpty, Bootstrap: o.bootstrap, Hosts: o.hosts, CookieFile: o.cookieFile},
 		TemplatesDir:   o.templates,
 		Parallel:       o.parallel,
 		Strict:         o.strict,
