@@ -211,17 +211,17 @@ func TestFreshApply(t *testing.T) {
 				t.Errorf("%s: pf is not enabled", m.Name)
 			}
 		}
-		// The rollback timer saw its confirmation: once its time is up it has
-		// consumed its own marker, logged no rollback, and the promoted rules
-		// are still the loaded ones.
+		// The rollback guard saw its confirmation: once its time is up it
+		// has stood down (its state file still says confirmed), logged no
+		// rollback, and the promoted rules are still the loaded ones.
 		wait, _ := time.ParseDuration(confirmTimeout)
 		time.Sleep(wait + 1500*time.Millisecond)
 		for _, m := range e.lab.Machines() {
 			if m.Name == "gate" {
 				continue
 			}
-			if left, _ := filepath.Glob(e.path(m.Name, "/var/db/arbo/pf-confirmed.*")); len(left) != 0 {
-				t.Errorf("%s: a rollback timer never looked at its confirmation: %v", m.Name, left)
+			if st := strings.Fields(e.read(m.Name, "/var/db/arbo/pf-guard")); len(st) != 4 || st[1] != "confirmed" {
+				t.Errorf("%s: the pf guard's state is %q, not confirmed", m.Name, st)
 			}
 			if msgs, _ := os.ReadFile(e.path(m.Name, "/var/log/messages")); strings.Contains(string(msgs), "no confirmation") { // absent: nothing logged
 				t.Errorf("%s: a rollback timer fired after a confirmed load", m.Name)

@@ -49,8 +49,12 @@ func TestMain(m *testing.M) {
 }
 
 // confirmTimeout keeps the pf rollback timer short: a test that makes arbo
-// wait for it then takes seconds, not a minute.
-const confirmTimeout = "3s"
+// wait for it then takes seconds, not a minute. It must outlast the
+// gateway's guarded load (pfSense's own PHP reloads in about two seconds,
+// then arbo reads back, checks the loaded rules and proves a new SSH
+// connection): a confirmation that comes less than two seconds before the
+// deadline is refused (plan/guard.go), where it used to race the guard.
+const confirmTimeout = "6s"
 
 // env is one lab with a topology of its own beside a cookie.
 type env struct {
@@ -271,9 +275,9 @@ func snapshot(t *testing.T, root string) map[string]string {
 			return nil
 		}
 		// A commit-confirmed guard of an earlier apply sleeps out its timeout
-		// in the background and then consumes its own marker: timer state that
-		// changes by design, not a file an apply or a refusal touched.
-		if strings.HasPrefix(rel, "/var/db/arbo/pf-confirmed.") || strings.HasPrefix(rel, "/var/db/arbo/config-confirmed.") {
+		// in the background and may then write its state file: timer state
+		// that changes by design, not a file an apply or a refusal touched.
+		if strings.HasPrefix(rel, "/var/db/arbo/pf-guard") || strings.HasPrefix(rel, "/var/db/arbo/config-guard") {
 			return nil
 		}
 		fi, err := d.Info()

@@ -3,8 +3,6 @@ package plan
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,7 +10,6 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -860,24 +857,6 @@ func (a *applier) wroteStaged() bool {
 	return false
 }
 
-// rollbackScript is the on-box guard of a firewall change. It is a constant:
-// its arguments are a number of seconds and a word arbo chooses.
-const rollbackScript = `#!/bin/sh
-# arbo: commit-confirmed guard for pf. Unless arbo confirms within $1
-# seconds (by creating this guard's own marker, $3) that a new SSH
-# connection still gets in, the previous rules (still in /etc/pf.conf: the
-# new ones are only promoted after the confirmation) are restored, or pf is
-# disabled if it was off before.
-sleep "$1"
-if [ -e "$3" ]; then rm -f "$3"; exit 0; fi
-if [ "$2" = disabled ]; then
-	pfctl -d
-elif [ -e /etc/pf.conf ]; then
-	pfctl -f /etc/pf.conf
-fi
-logger -t arbo "pf: no confirmation within $1 s: previous rules restored"
-`
-
 func (a *applier) pfCommitConfirmed() error {
 	// pfctl without -n opens /dev/pf, which exists only once pf.ko is
 	// loaded. rc.d/pf loads it itself (required_modules="pf",
@@ -892,11 +871,23 @@ func (a *applier) pfCommitConfirmed() error {
 		return err
 	}
 	wasEnabled := bytes.Contains(info.Stdout, []byte("Status: Enabled"))
-	prev := "enabled"
-	if !wasEnabled {
-		prev = "disabled"
-	}
-	secs, marker, err := a.startGuard(rollbackScript, pfGuardPath, pfConfirmed, pfGuardPID, prev)
+	// Armed before anything changes; prev is read again if the guard of an
+	// unconfirmed earlier run had to act first (it may disable pf).
+	first := true
+	g, err := a.armGuard(pfGuard, func() (string, error) {
+		if !first {
+			info, err := a.cmd("pfctl", "-s", "info")
+			if err != nil {
+				return "", err
+			}
+			wasEnabled = bytes.Contains(info.Stdout, []byte("Status: Enabled"))
+		}
+		first = false
+		if wasEnabled {
+			return "enabled", nil
+		}
+		return "disabled", nil
+	})
 	if err != nil {
 		return err
 	}
@@ -910,9 +901,9 @@ func (a *applier) pfCommitConfirmed() error {
 	}
 	// Only a new connection proves the rules let the operator in.
 	if err := a.probe(); err != nil {
-		return a.rolledBack(err, secs, "the new pf rules", "the previous rules")
+		return a.rolledBack(err, g.secs, "the new pf rules", "the previous rules")
 	}
-	if err := a.t.WriteFileAtomic(marker, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
+	if err := a.settle(g, true); err != nil {
 		return err
 	}
 	pf := a.d.File(PFPath)
@@ -931,64 +922,6 @@ func (a *applier) pfCommitConfirmed() error {
 	}
 	a.man.Activated.PFListing = live.Digest
 	return nil
-}
-
-// Where the commit-confirmed guards keep their script, and the stems of
-// each guard's own confirmation marker and pid file. Each armed guard gets
-// its own marker (stem + a token arbo draws): a guard of an earlier apply
-// that is still sleeping must not mistake the absence of a later run's
-// marker for its own failure and roll the later run back. Nothing in a
-// guard's command line comes from the topology.
-const (
-	pfGuardPath     = "/var/db/arbo/pf-rollback.sh"
-	pfConfirmed     = "/var/db/arbo/pf-confirmed"
-	pfGuardPID      = "/var/run/arbo-pf-rollback"
-	configGuardPath = "/var/db/arbo/config-rollback.sh"
-	configConfirmed = "/var/db/arbo/config-confirmed"
-	configGuardPID  = "/var/run/arbo-config-rollback"
-)
-
-// configGuardScript is the gateway's commit-confirmed guard: unless arbo
-// confirms within $1 seconds that a new SSH connection still gets in, the
-// previous config.xml ($2: arbo's backup of it) is put back and loaded.
-const configGuardScript = `#!/bin/sh
-# arbo: commit-confirmed guard for the gateway's config.xml. Unless arbo
-# confirms within $1 seconds (by creating this guard's own marker, $3) that
-# a new SSH connection still gets in, the previous configuration ($2,
-# arbo's backup) is put back and loaded.
-sleep "$1"
-if [ -e "$3" ]; then rm -f "$3"; exit 0; fi
-cp "$2" /cf/conf/config.xml
-rm -f /tmp/config.cache
-/etc/rc.filter_configure_sync
-logger -t arbo "config.xml: no confirmation within $1 s: previous configuration restored"
-`
-
-// startGuard arms an on-box rollback timer with daemon(8) before a firewall
-// change: the script runs detached, so it fires even when the change cuts
-// arbo off. It returns the timer's seconds and the marker that confirms
-// this guard (and only this one).
-func (a *applier) startGuard(script, scriptPath, markerStem, pidStem, arg string) (int, string, error) {
-	if err := a.t.MkdirAll(StateDir, 0o700); err != nil {
-		return 0, "", err
-	}
-	if err := a.t.WriteFileAtomic(scriptPath, []byte(script), 0o700, 0, 0); err != nil {
-		return 0, "", err
-	}
-	var tok [8]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		return 0, "", err
-	}
-	token := hex.EncodeToString(tok[:])
-	marker := markerStem + "." + token
-	secs := int(a.env.ConfirmTimeout / time.Second)
-	if secs < 1 {
-		secs = 60
-	}
-	if _, err := a.cmd("daemon", "-f", "-p", pidStem+"."+token+".pid", "/bin/sh", scriptPath, strconv.Itoa(secs), arg, marker); err != nil {
-		return 0, "", fmt.Errorf("starting the rollback timer (nothing was changed): %w", err)
-	}
-	return secs, marker, nil
 }
 
 // rolledBack waits for the guard to fire after a failed confirmation, and
@@ -1061,7 +994,7 @@ func (a *applier) gateway() error {
 	}
 	a.step("back up " + ConfigXML + " to " + backup)
 	// The gateway is a firewall too: the same commit-confirmed guard as pf.
-	secs, marker, err := a.startGuard(configGuardScript, configGuardPath, configConfirmed, configGuardPID, backup)
+	g, err := a.armGuard(configGuard, func() (string, error) { return backup, nil })
 	if err != nil {
 		return err
 	}
@@ -1085,16 +1018,16 @@ func (a *applier) gateway() error {
 	}
 	if !bytes.Equal(back[ConfigXML], f.Content) {
 		// pfSense already went back to its backup (ours): stop the timer.
-		_ = a.t.WriteFileAtomic(marker, []byte("pfSense restored its backup\n"), 0o600, 0, 0)
+		_ = a.settle(g, false)
 		return fmt.Errorf("pfSense did not keep the new %s (it restores a backup when it rejects a file): the gateway runs its previous configuration; see its system log", ConfigXML)
 	}
 	if err := a.provePFLoaded(old, f.Content); err != nil {
-		return a.restoreConfig(err, backup, marker)
+		return a.restoreConfig(err, g)
 	}
 	if err := a.probe(); err != nil {
-		return a.rolledBack(err, secs, "the new gateway configuration", "the previous configuration")
+		return a.rolledBack(err, g.secs, "the new gateway configuration", "the previous configuration")
 	}
-	if err := a.t.WriteFileAtomic(marker, []byte("confirmed\n"), 0o600, 0, 0); err != nil {
+	if err := a.settle(g, true); err != nil {
 		return err
 	}
 	a.man.Activated.Config = digestOf(f.Content)
@@ -1182,7 +1115,8 @@ func ridentifiers(sr []byte) map[string]bool {
 
 // restoreConfig puts the previous config.xml (arbo's backup) back and makes
 // pfSense load it, then stops the guard, which would do the same later.
-func (a *applier) restoreConfig(cause error, backup, marker string) error {
+func (a *applier) restoreConfig(cause error, g *guard) error {
+	backup := g.arg // the last confirmed configuration: this run's backup, or the one a stale guard would have restored
 	got, err := a.t.ReadFiles(a.ctx, []string{backup})
 	if err != nil {
 		return fmt.Errorf("%v; restoring the previous %s from %s failed too: %w (the on-box timer restores it)", cause, ConfigXML, backup, err)
@@ -1196,7 +1130,7 @@ func (a *applier) restoreConfig(cause error, backup, marker string) error {
 	if _, err := a.cmd("/etc/rc.filter_configure_sync"); err != nil {
 		return fmt.Errorf("%v; reloading the previous %s failed: %w (the on-box timer tries again)", cause, ConfigXML, err)
 	}
-	_ = a.t.WriteFileAtomic(marker, []byte("arbo restored the previous configuration\n"), 0o600, 0, 0)
+	_ = a.settle(g, false)
 	return fmt.Errorf("%w: arbo put the previous %s back (%s) and reloaded it", cause, ConfigXML, backup)
 }
 

@@ -135,7 +135,7 @@ func TestApplyInMemory(t *testing.T) {
 	if _, ok := m.files[PFStaged]; ok {
 		t.Error("the staged pf file is still there")
 	}
-	if !m.ran("pfctl", "-nf", PFStaged) || !m.ran("pfctl", "-f", PFStaged) || !m.ran("daemon", "-f") {
+	if !m.ran("pfctl", "-nf", PFStaged) || !m.ran("pfctl", "-f", PFStaged) || !m.ran("/bin/sh", pfGuard.path, "arm") || !m.ran("/bin/sh", pfGuard.path, "confirm") {
 		t.Error("pf was not validated, guarded and loaded from the staged file")
 	}
 	if m.ran("service", "pf", "restart") {
@@ -278,22 +278,19 @@ func TestGatewayCommitConfirmed(t *testing.T) {
 	// The guard was armed before config.xml changed, with the backup to restore.
 	var guard []string
 	for _, c := range m.calls {
-		if c[0] == "daemon" && strings.Contains(strings.Join(c, " "), configGuardPath) {
+		if len(c) > 6 && c[1] == configGuard.path && c[2] == "arm" {
 			guard = c
 		}
 	}
 	if guard == nil {
-		t.Fatal("no rollback timer was started for the gateway")
+		t.Fatal("no rollback guard was armed for the gateway")
 	}
-	backup, marker := guard[len(guard)-2], guard[len(guard)-1]
+	backup := guard[6]
 	if string(m.files[backup].content) != "<pfsense><old/></pfsense>\n" {
 		t.Fatalf("the guard would restore %s, which does not hold the previous config", backup)
 	}
-	if !strings.HasPrefix(marker, configConfirmed+".") {
-		t.Fatalf("the guard's marker %q is not its own", marker)
-	}
-	if _, ok := m.files[marker]; !ok {
-		t.Fatal("a confirmed change was not marked: the timer would roll it back")
+	if got := strings.Fields(string(m.files[configGuard.state].content)); len(got) != 4 || got[0] != guard[4] || got[1] != "confirmed" {
+		t.Fatalf("a confirmed change was not settled (%q): the guard would roll it back", got)
 	}
 	if !m.ran("/etc/rc.filter_configure_sync") {
 		t.Fatal("pfSense was not made to load the new config")
@@ -373,10 +370,8 @@ func TestGatewayLockoutLeftToTheTimer(t *testing.T) {
 	if !res.Failed() || !strings.Contains(res.Machines[0].Error, "would lock SSH out") {
 		t.Fatalf("a gateway lockout was not reported: %+v", res.Machines)
 	}
-	for p := range m.files {
-		if strings.HasPrefix(p, configConfirmed) {
-			t.Fatalf("an unconfirmed gateway change was marked confirmed (%s): the timer would not restore it", p)
-		}
+	if got := strings.Fields(string(m.files[configGuard.state].content)); len(got) != 4 || got[1] != "armed" {
+		t.Fatalf("an unconfirmed gateway change was settled (%q): the guard would not restore it", got)
 	}
 	if man, _ := parseManifest(m.files[ManifestPath].content); man == nil || man.Activated.Config != "" {
 		t.Fatal("an unconfirmed config was recorded as activated")

@@ -156,6 +156,9 @@ func (m *memTarget) Run(_ context.Context, argv []string, o remote.RunOpts) (rem
 	if r, ok := m.views(argv); ok {
 		return r, nil
 	}
+	if r, ok := m.guard(argv); ok {
+		return r, nil
+	}
 	m.mu.Lock()
 	if len(argv) == 3 && argv[2] == pfScript {
 		defer m.mu.Unlock()
@@ -276,4 +279,41 @@ func (m *memTarget) callIndex(prefix ...string) int {
 		}
 	}
 	return -1
+}
+
+// guard plays the commit-confirmed guard scripts (plan/guard.go) on the
+// state file; TestGuardScripts runs the real ones. The waiter is not
+// started: it would act only after the test.
+func (m *memTarget) guard(argv []string) (remote.Result, bool) {
+	if len(argv) < 5 || argv[0] != "/bin/sh" || (argv[1] != pfGuard.path && argv[1] != configGuard.path) {
+		return remote.Result{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, argv)
+	cmd, st, tok := argv[2], argv[3], argv[4]
+	cur := strings.Fields(string(m.files[st].content))
+	put := func(state, arg string) {
+		m.files[st] = memFile{content: []byte(tok + " " + state + " 0 " + arg + "\n"), mode: 0o644}
+	}
+	switch cmd {
+	case "arm":
+		arg := argv[6]
+		if len(cur) == 4 && cur[1] == "armed" && cur[0] != tok {
+			arg = cur[3]
+		}
+		put("armed", arg)
+		return remote.Result{Stdout: []byte("armed " + arg + "\n")}, true
+	case "confirm", "standdown":
+		if len(cur) != 4 || cur[0] != tok || cur[1] != "armed" {
+			return remote.Result{Exit: 3}, true
+		}
+		if cmd == "confirm" {
+			put("confirmed", cur[3])
+		} else {
+			put("stooddown", cur[3])
+		}
+		return remote.Result{}, true
+	}
+	return remote.Result{Exit: 2}, true
 }

@@ -470,52 +470,143 @@ func TestScriptsQuote(t *testing.T) {
 	}
 }
 
-// TestGuardScripts runs both commit-confirmed guards through a real sh with
-// stand-in pfctl, cp, rc.filter_configure_sync and logger: a guard whose own
-// marker exists exits without touching anything (and removes the marker);
-// one whose marker is missing rolls back, whatever other markers exist
-// (a later apply's guard has its own).
+// TestGuardScripts runs both commit-confirmed guard scripts through a real
+// sh, with stand-ins for pfctl, logger, cp and daemon (which records the
+// waiter instead of starting it; the test runs it by hand): generations
+// (issue 11, item 2). A guard acts only while the state file names it
+// armed: a newer run's guard takes over and inherits what to restore; a
+// confirmed or taken-over guard stands down; an unconfirmed one that
+// nobody took over still rolls back; a run waits instead of taking over a
+// guard about to act; a confirmation too close to the deadline, or after a
+// takeover, is refused.
 func TestGuardScripts(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	for _, name := range []string{"pfctl", "logger", "cp", "rm"} {
+	for _, name := range []string{"pfctl", "logger", "cp", "daemon"} {
 		stub := "#!/bin/sh\necho \"" + name + " $*\" >> " + log + "\n"
-		if name == "rm" {
-			stub += "exec /bin/rm \"$@\"\n"
-		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(stub), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	run := func(script string, args ...string) string {
+	scripts := map[string]string{"pf": filepath.Join(dir, "pf-guard.sh"), "config": filepath.Join(dir, "config-guard.sh")}
+	for k, s := range map[string]string{"pf": pfGuardScript, "config": configGuardScript} {
+		if err := os.WriteFile(scripts[k], []byte(s), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := filepath.Join(dir, "state")
+	// run runs the guard and returns its exit code, stdout and what the
+	// stand-ins logged.
+	run := func(kind string, args ...string) (int, string, string) {
+		t.Helper()
 		os.Remove(log)
-		cmd := exec.Command("/bin/sh", append([]string{"-c", script, "guard"}, args...)...)
+		cmd := exec.Command("/bin/sh", append([]string{scripts[kind]}, args...)...)
 		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("guard: %v %s", err, out)
+		out, err := cmd.Output()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
 		}
 		b, _ := os.ReadFile(log)
-		return string(b)
+		return code, strings.TrimSpace(string(out)), string(b)
 	}
-	own := filepath.Join(dir, "pf-confirmed.aaaa")
-	other := filepath.Join(dir, "pf-confirmed.bbbb")
-	if err := os.WriteFile(own, nil, 0o600); err != nil {
-		t.Fatal(err)
+	arm := func(kind, tok, secs, arg string) (int, string) {
+		t.Helper()
+		code, out, logged := run(kind, "arm", state, tok, secs, arg, filepath.Join(dir, tok+".pid"))
+		if code == 0 && !strings.Contains(logged, "daemon -f -p "+filepath.Join(dir, tok+".pid")+" /bin/sh "+scripts[kind]+" wait "+state+" "+tok+" "+secs) {
+			t.Errorf("arm %s did not start its waiter: %q", tok, logged)
+		}
+		return code, out
 	}
-	if got := run(rollbackScript, "0", "disabled", own); strings.Contains(got, "pfctl") {
-		t.Fatalf("a confirmed guard rolled back: %s", got)
+	fields := func() []string {
+		b, _ := os.ReadFile(state)
+		return strings.Fields(string(b))
 	}
-	if _, err := os.Stat(own); !os.IsNotExist(err) {
-		t.Error("a confirmed guard left its marker behind")
+	type step struct {
+		what     string
+		args     []string // kind, verb, token[, secs[, arg]]
+		code     int
+		out      string // stdout has this
+		logged   string // the stand-ins logged this ("" = nothing)
+		stateTok string // then the state file names this token…
+		state    string // …in this state
 	}
-	// Another run's marker does not confirm this guard.
-	if err := os.WriteFile(other, nil, 0o600); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"unconfirmed rolls back", []step{
+			{what: "arm", args: []string{"pf", "arm", "t1", "0", "disabled"}, out: "armed disabled", stateTok: "t1", state: "armed"},
+			{what: "wait", args: []string{"pf", "wait", "t1", "0"}, logged: "pfctl -d", stateTok: "t1", state: "rolledback"},
+		}},
+		{"confirmed stands down", []step{
+			{what: "arm", args: []string{"pf", "arm", "t1", "100", "disabled"}, out: "armed disabled", stateTok: "t1", state: "armed"},
+			{what: "confirm", args: []string{"pf", "confirm", "t1"}, stateTok: "t1", state: "confirmed"},
+			{what: "wait", args: []string{"pf", "wait", "t1", "0"}, stateTok: "t1", state: "confirmed"},
+		}},
+		{"a newer run takes over a stale guard and inherits what it restores", []step{
+			{what: "arm", args: []string{"pf", "arm", "old", "100", "disabled"}, out: "armed disabled", stateTok: "old", state: "armed"},
+			// The killed run had enabled pf: the new run sees it enabled,
+			// but must restore the state before the unconfirmed change.
+			{what: "arm", args: []string{"pf", "arm", "new", "100", "enabled"}, out: "armed disabled", logged: "stands down", stateTok: "new", state: "armed"},
+			{what: "wait", args: []string{"pf", "wait", "old", "0"}, stateTok: "new", state: "armed"},
+			{what: "confirm", args: []string{"pf", "confirm", "old"}, code: 3, out: "armed by new", stateTok: "new", state: "armed"},
+			{what: "confirm", args: []string{"pf", "confirm", "new"}, stateTok: "new", state: "confirmed"},
+			{what: "wait", args: []string{"pf", "wait", "new", "0"}, stateTok: "new", state: "confirmed"},
+		}},
+		{"an old guard after a newer confirmed run does nothing", []step{
+			{what: "arm", args: []string{"pf", "arm", "old", "100", "disabled"}, stateTok: "old", state: "armed", out: "armed"},
+			{what: "arm", args: []string{"pf", "arm", "new", "100", "enabled"}, stateTok: "new", state: "armed", out: "armed disabled", logged: "stands down"},
+			{what: "confirm", args: []string{"pf", "confirm", "new"}, stateTok: "new", state: "confirmed"},
+			{what: "wait", args: []string{"pf", "wait", "old", "0"}, stateTok: "new", state: "confirmed"},
+		}},
+		{"a guard about to act is waited for, not taken over", []step{
+			{what: "arm", args: []string{"pf", "arm", "old", "5", "disabled"}, stateTok: "old", state: "armed", out: "armed"},
+			{what: "arm", args: []string{"pf", "arm", "new", "100", "enabled"}, code: 75, out: "wait ", stateTok: "old", state: "armed"},
+			{what: "wait", args: []string{"pf", "wait", "old", "0"}, logged: "pfctl -d", stateTok: "old", state: "rolledback"},
+			{what: "arm", args: []string{"pf", "arm", "new", "100", "enabled"}, out: "armed enabled", stateTok: "new", state: "armed"},
+		}},
+		{"a confirmation too close to the deadline is refused", []step{
+			{what: "arm", args: []string{"pf", "arm", "t1", "1", "enabled"}, stateTok: "t1", state: "armed", out: "armed"},
+			{what: "confirm", args: []string{"pf", "confirm", "t1"}, code: 4, out: "deadline", stateTok: "t1", state: "armed"},
+		}},
+		{"stand down (pfSense restored its backup)", []step{
+			{what: "arm", args: []string{"config", "arm", "t1", "100", "/cf/conf/backup/config-1.xml"}, stateTok: "t1", state: "armed", out: "armed /cf/conf/backup/config-1.xml"},
+			{what: "standdown", args: []string{"config", "standdown", "t1"}, stateTok: "t1", state: "stooddown"},
+			{what: "wait", args: []string{"config", "wait", "t1", "0"}, stateTok: "t1", state: "stooddown"},
+		}},
+		{"the gateway's stale guard: the new one restores the old backup", []step{
+			{what: "arm", args: []string{"config", "arm", "old", "100", "/cf/conf/backup/config-1.xml"}, stateTok: "old", state: "armed", out: "armed"},
+			{what: "arm", args: []string{"config", "arm", "new", "100", "/cf/conf/backup/config-2.xml"}, out: "armed /cf/conf/backup/config-1.xml", logged: "stands down", stateTok: "new", state: "armed"},
+			{what: "wait", args: []string{"config", "wait", "new", "0"}, logged: "cp /cf/conf/backup/config-1.xml /cf/conf/config.xml", stateTok: "new", state: "rolledback"},
+		}},
 	}
-	if got := run(rollbackScript, "0", "disabled", own); !strings.Contains(got, "pfctl -d") {
-		t.Fatalf("an unconfirmed guard did not roll back (pf was off before: pfctl -d): %q", got)
-	}
-	if got := run(configGuardScript, "0", "/cf/conf/backup/config-1.xml", own); !strings.Contains(got, "cp /cf/conf/backup/config-1.xml /cf/conf/config.xml") {
-		t.Fatalf("an unconfirmed gateway guard did not restore the backup: %q", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			os.Remove(state)
+			for i, s := range tt.steps {
+				var code int
+				var out, logged string
+				if s.what == "arm" {
+					code, out = arm(s.args[0], s.args[2], s.args[3], s.args[4])
+					b, _ := os.ReadFile(log)
+					logged = string(b)
+				} else {
+					code, out, logged = run(s.args[0], append([]string{s.args[1], state}, s.args[2:]...)...)
+				}
+				if code != s.code || !strings.Contains(out, s.out) {
+					t.Fatalf("step %d (%s %v): exit %d, stdout %q; want exit %d with %q", i, s.what, s.args[2:], code, out, s.code, s.out)
+				}
+				rolled := strings.Contains(logged, "pfctl") || strings.Contains(logged, "cp ")
+				if s.logged == "" && rolled || s.logged != "" && !strings.Contains(logged, s.logged) {
+					t.Fatalf("step %d (%s %v): logged %q, want %q", i, s.what, s.args[2:], logged, s.logged)
+				}
+				if f := fields(); len(f) != 4 || f[0] != s.stateTok || f[1] != s.state {
+					t.Fatalf("step %d (%s %v): state %q, want %s %s", i, s.what, s.args[2:], f, s.stateTok, s.state)
+				}
+			}
+		})
 	}
 }
