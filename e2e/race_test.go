@@ -58,9 +58,9 @@ func TestSymlinkRace(t *testing.T) {
 			for _, dir := range []string{filepath.Join(jailRoot, v), filepath.Join(jailRoot, v) + ".race", decoyOf(v)} {
 				p := e.path("server1", filepath.Join(dir, filepath.Base(rel)))
 				if fi, err := os.Lstat(filepath.Dir(p)); err == nil && fi.IsDir() {
-					if err := os.WriteFile(p, []byte(s), 0o400); err != nil {
-						t.Fatal(err)
-					}
+					// Best effort: the swapping loop may move the directory
+					// between the check and the write.
+					_ = os.WriteFile(p, []byte(s), 0o400)
 				}
 			}
 		}
