@@ -82,7 +82,14 @@ type Statement struct {
 // template override that breaks the statement order fails here rather than
 // in pfctl on the host.
 func Render(c *inventory.Cluster, h *inventory.Host, ts *templates.Set) (state.File, error) {
-	d, err := Build(c, h, policy.Derive(c))
+	return RenderPolicy(c, h, policy.Derive(c), ts)
+}
+
+// RenderPolicy is Render with the cluster's policy derived once by the
+// caller: deriving it lists every jail of the cluster, so deriving it again
+// for each host costs hosts × jails (issue 17).
+func RenderPolicy(c *inventory.Cluster, h *inventory.Host, p *policy.Policy, ts *templates.Set) (state.File, error) {
+	d, err := Build(c, h, p)
 	if err != nil {
 		return state.File{}, err
 	}

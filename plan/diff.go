@@ -1,12 +1,14 @@
 package plan
 
 import (
+	"bytes"
 	"fmt"
 	"path"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	udiff "github.com/aymanbagabas/go-udiff"
 
@@ -536,6 +538,9 @@ func sameMeta(f state.File, cur FileState, s *Snapshot) bool {
 }
 
 func unified(p string, before, after []byte) string {
+	if len(before) == 0 {
+		return createDiff(p, after)
+	}
 	d := udiff.Unified("a"+p, "b"+p, string(before), string(after))
 	if lines := strings.Count(d, "\n"); lines > maxDiff {
 		cut := d
@@ -548,9 +553,96 @@ func unified(p string, before, after []byte) string {
 				}
 			}
 		}
-		return cut + fmt.Sprintf("… %d more lines of diff\n", lines-maxDiff)
+		return capLines(cut) + fmt.Sprintf("… %d more lines of diff\n", lines-maxDiff)
 	}
-	return d
+	return capLines(d)
+}
+
+// maxDiffLine bounds one line of a diff shown in a plan, in bytes: a
+// pf.conf tier table is one line of every jail address of the tier, a
+// quarter of a megabyte at 1,000 hosts × 20 jails, and a plan holds one
+// diff per host at once (issue 17). The file itself is whole in the plan.
+const maxDiffLine = 1000
+
+// capLines shortens each line of d longer than maxDiffLine.
+func capLines(d string) string {
+	long := false
+	for l := range strings.Lines(d) {
+		if len(l) > maxDiffLine+1 {
+			long = true
+			break
+		}
+	}
+	if !long {
+		return d
+	}
+	var b strings.Builder
+	for l := range strings.Lines(d) {
+		writeDiffLine(&b, "", strings.TrimSuffix(l, "\n"))
+	}
+	return b.String()
+}
+
+// writeDiffLine writes prefix and line, cut at maxDiffLine bytes (on a
+// character boundary) with how much was left out, and a newline.
+func writeDiffLine[T string | []byte](b *strings.Builder, prefix string, line T) {
+	b.WriteString(prefix)
+	if len(prefix)+len(line) <= maxDiffLine {
+		b.WriteString(string(line))
+		b.WriteByte('\n')
+		return
+	}
+	k := maxDiffLine - len(prefix)
+	for k > 0 && !utf8.RuneStart(line[k]) {
+		k--
+	}
+	b.WriteString(string(line[:k]))
+	fmt.Fprintf(b, "… (%d more bytes on this line)\n", len(line)-k)
+}
+
+// createDiff is unified(p, nil, after) without the diff algorithm: a new
+// file is all additions. It writes only the lines the plan shows (maxDiff,
+// each at most maxDiffLine), not the whole file first.
+func createDiff(p string, after []byte) string {
+	if len(after) == 0 {
+		return ""
+	}
+	n := bytes.Count(after, []byte("\n"))
+	noEOL := after[len(after)-1] != '\n'
+	if noEOL {
+		n++
+	}
+	total := 3 + n // the two file lines, the hunk line, the lines
+	if noEOL {
+		total++ // "\ No newline at end of file"
+	}
+	var b strings.Builder
+	b.WriteString("--- a" + p + "\n+++ b" + p + "\n")
+	if n == 1 {
+		b.WriteString("@@ -0,0 +1 @@\n")
+	} else {
+		fmt.Fprintf(&b, "@@ -0,0 +1,%d @@\n", n)
+	}
+	shown := 3
+	rest := after
+	for len(rest) > 0 && shown < maxDiff {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		writeDiffLine(&b, "+", line)
+		shown++
+	}
+	if noEOL && shown < maxDiff {
+		b.WriteString("\\ No newline at end of file\n")
+		shown++
+	}
+	if total > maxDiff {
+		fmt.Fprintf(&b, "… %d more lines of diff\n", total-maxDiff)
+	}
+	return b.String()
 }
 
 // pfDrift says how pf's live state differs from what arbo last loaded and

@@ -23,6 +23,7 @@ import (
 	"github.com/arbo-project/arbo/jail"
 	"github.com/arbo-project/arbo/pf"
 	"github.com/arbo-project/arbo/pfsense"
+	"github.com/arbo-project/arbo/policy"
 	"github.com/arbo-project/arbo/state"
 	"github.com/arbo-project/arbo/templates"
 )
@@ -82,8 +83,9 @@ func Cluster(c *inventory.Cluster, o Options) ([]state.Machine, error) {
 		}
 	}
 	var out []state.Machine
+	pol := policy.Derive(c) // once for the cluster, not once per host
 	for _, h := range c.Hosts {
-		m, err := host(c, h, ts, cookie, tls)
+		m, err := host(c, h, pol, ts, cookie, tls)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +102,7 @@ func Cluster(c *inventory.Cluster, o Options) ([]state.Machine, error) {
 	return out, nil
 }
 
-func host(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie []byte, tls map[string]erlang.TLSFiles) (state.Machine, error) {
+func host(c *inventory.Cluster, h *inventory.Host, pol *policy.Policy, ts *templates.Set, cookie []byte, tls map[string]erlang.TLSFiles) (state.Machine, error) {
 	m := state.Machine{Name: h.Name, Kind: state.KindHost}
 	if h.ZFS != nil {
 		m.ZFSDataset = h.ZFS.Dataset
@@ -125,7 +127,7 @@ func host(c *inventory.Cluster, h *inventory.Host, ts *templates.Set, cookie []b
 		return m, fmt.Errorf("render %s: dns: %w", h.Name, err)
 	}
 	m.Files = append(m.Files, df...)
-	pff, err := pf.Render(c, h, ts)
+	pff, err := pf.RenderPolicy(c, h, pol, ts)
 	if err != nil {
 		return m, fmt.Errorf("render %s: %w", h.Name, err)
 	}

@@ -111,5 +111,8 @@ func (s *Set) Execute(name string, data any) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("template %s: %w", name, err)
 	}
-	return b.Bytes(), nil
+	// A copy of the exact size: the buffer grew by doubling, and a plan
+	// keeps every machine's files at once (issue 17: a large cluster's
+	// pf.conf files are a quarter of a megabyte each).
+	return bytes.Clone(b.Bytes()), nil
 }
