@@ -137,3 +137,28 @@ func TestVerifyPlumbing(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveGateway: with pfSense's own PHP on the gateway (lab.WithPfSense),
+// check --live finds arbo's filter rules loaded (each tracker as a
+// ridentifier in pfctl -sr); rules loaded by hand without them, or pf
+// disabled, are ARBO015 errors on the gateway.
+func TestLiveGateway(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no OpenSSH client to act on the machines by hand")
+	}
+	e := newEnv(t, exampleTopology(t), lab.WithBasejail(), lab.WithPfSense())
+	e.applyOK()
+	gate := func(code int, contains ...string) {
+		t.Helper()
+		e.want(e.run("check", "--live", "--host", "gate", e.topo), code, contains...)
+	}
+	gate(0)
+	if !strings.Contains(e.sh("gate", "pfctl -sr"), "ridentifier 5") {
+		t.Fatal("no arbo tracker (5xxxxxxxx) in the gateway's loaded rules")
+	}
+	e.sh("gate", "echo 'pass quick all' > /tmp/hand.conf && pfctl -f /tmp/hand.conf")
+	gate(3, "error ARBO015 trackers: pfSense has not loaded arbo's rules: tracker(s) 5")
+	e.sh("gate", "pfctl -d")
+	gate(3, "error ARBO015 pf: pf does not filter")
+}
