@@ -86,6 +86,10 @@ type Options struct {
 	// `proxy` command). Empty runs them inside this process, which suits
 	// tests; the CLI needs them to outlive it.
 	ProxyExec []string
+	// Delay is added, one way, in each direction on every connection
+	// through the machines' proxies, as a WAN would (proxy.go): 0 for
+	// none, at most MaxDelay. For benchmarks that count round trips.
+	Delay time.Duration
 
 	// afterMachine is a test hook run after each machine's sshd is up; an
 	// error makes Up fail there, as a failure midway would.
@@ -121,6 +125,13 @@ func WithRealCode() Option { return func(o *Options) { o.RealCode = true } }
 // WithEmulatedHosts keeps the emulator's ezjail-admin and service on the
 // hosts instead of the upstream code that Start runs by default.
 func WithEmulatedHosts() Option { return func(o *Options) { o.Emulated = true } }
+
+// WithDelay makes every machine's link delay bytes by d each way
+// (Options.Delay).
+func WithDelay(d time.Duration) Option { return func(o *Options) { o.Delay = d } }
+
+// MaxDelay bounds Options.Delay: a longer one is a mistake, not a WAN.
+const MaxDelay = 10 * time.Second
 
 // WithEmuBinary uses a prebuilt lab-emu.
 func WithEmuBinary(path string) Option { return func(o *Options) { o.EmuBinary = path } }
@@ -282,6 +293,9 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 	if o.Dir == "" {
 		return nil, errors.New("lab up: no directory given")
 	}
+	if o.Delay < 0 || o.Delay > MaxDelay {
+		return nil, fmt.Errorf("lab up: delay %v: want 0 to %v", o.Delay, MaxDelay)
+	}
 	if err := Requirements(); err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
@@ -345,7 +359,7 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 	if err != nil {
 		return nil, err
 	}
-	st := &labState{ID: id, Home: filepath.Join(base, id)}
+	st := &labState{ID: id, Home: filepath.Join(base, id), Delay: o.Delay}
 	l := &Lab{dir: dir, st: st}
 	if err := writeState(dir, st); err != nil {
 		return nil, err
@@ -474,6 +488,7 @@ func Up(ctx context.Context, c *inventory.Cluster, o Options) (_ *Lab, err error
 		l.proxies = proxySet{}
 		for i, m := range st.Machines {
 			p := newProxy(m.Name, m.Root, fmt.Sprintf("127.0.0.1:%d", m.SSHDPort), listeners[i])
+			p.delay = st.Delay
 			l.proxies[m.Name] = p
 			p.start()
 		}
@@ -579,6 +594,7 @@ func ServeProxies(dir string) error {
 	ps := proxySet{}
 	for i, m := range st.Machines {
 		p := newProxy(m.Name, m.Root, fmt.Sprintf("127.0.0.1:%d", m.SSHDPort), lns[i+1])
+		p.delay = st.Delay
 		ps[m.Name] = p
 		p.start()
 	}

@@ -26,6 +26,9 @@ type proxy struct {
 	root   string // machine root: the firewall and flush files live there
 	target string // sshd's 127.0.0.1:port
 	ln     net.Listener
+	// delay is the link's one-way latency (Options.Delay): 0 passes bytes
+	// on at once.
+	delay time.Duration
 
 	mu     sync.Mutex
 	conns  map[*pconn]struct{}
@@ -37,15 +40,37 @@ type proxy struct {
 }
 
 type pconn struct {
-	client, server net.Conn
-	once           sync.Once
+	client net.Conn
+
+	mu     sync.Mutex
+	server net.Conn // nil until dialled (a delayed connection dials late)
+	closed bool
 }
 
 func (c *pconn) close() {
-	c.once.Do(func() {
-		c.client.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.client.Close()
+	if c.server != nil {
 		c.server.Close()
-	})
+	}
+}
+
+// attach gives c its server connection, or closes server when c was cut
+// meanwhile.
+func (c *pconn) attach(server net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		server.Close()
+		return false
+	}
+	c.server = server
+	return true
 }
 
 // flushPoll is how often the proxy looks at the pf state-flush counter.
@@ -104,6 +129,10 @@ func reset(c net.Conn) {
 }
 
 func (p *proxy) handle(client net.Conn) {
+	if p.delay > 0 {
+		p.handleDelayed(client, time.Now())
+		return
+	}
 	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		// sshd is stopped: the machine refuses the connection.
@@ -160,6 +189,148 @@ func (p *proxy) handle(client net.Conn) {
 func closeWrite(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
+	}
+}
+
+// The delayed link (Options.Delay) holds every byte for the one-way delay d
+// in each direction, in order: a reader per direction stamps each chunk with
+// the time it is due and a writer hands it on then. It adds latency, not a
+// bandwidth limit: a queue holds up to delayQueue chunks in flight per
+// direction. A new connection costs what TCP's handshake costs over such a
+// link: the client's SYN and the SYN-ACK (2d) before the client may send,
+// and its first bytes reach the server with the ACK (3d), when the server
+// accepts; the proxy dials sshd then, so that sshd's greeting reaches the
+// client at 4d, as it would over the network.
+const delayQueue = 1024
+
+// chunk is bytes in flight on a delayed link; nil data is the end of the
+// stream (FIN).
+type chunk struct {
+	data []byte
+	due  time.Time
+}
+
+func (p *proxy) handleDelayed(client net.Conn, t0 time.Time) {
+	d := p.delay
+	c := &pconn{client: client}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		client.Close()
+		return
+	}
+	p.conns[c] = struct{}{}
+	p.mu.Unlock()
+	up := make(chan chunk, delayQueue) // client → server
+	go readDelayed(client, up, d, t0.Add(2*d))
+	defer func() {
+		c.close()
+		for range up { // the reader ends now that the connection is closed
+		}
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+	}()
+	if !sleepUntil(t0.Add(3*d), p.done) {
+		return
+	}
+	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		// sshd is stopped: the machine refuses the connection (the reset
+		// takes its one-way trip too).
+		sleepUntil(time.Now().Add(d), p.done)
+		reset(client)
+		return
+	}
+	if !c.attach(server) {
+		return
+	}
+	down := make(chan chunk, delayQueue) // server → client
+	go readDelayed(server, down, d, time.Time{})
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // client → server, where cut-after-bytes counts
+		defer wg.Done()
+		p.writeDelayed(c, server, up, true)
+	}()
+	go func() {
+		defer wg.Done()
+		p.writeDelayed(c, client, down, false)
+	}()
+	wg.Wait()
+}
+
+// readDelayed reads from src into q, each chunk due d after it was read but
+// never before notBefore+d, then an end-of-stream chunk, and closes q.
+func readDelayed(src net.Conn, q chan<- chunk, d time.Duration, notBefore time.Time) {
+	defer close(q)
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := src.Read(buf)
+		now := time.Now()
+		if now.Before(notBefore) {
+			now = notBefore
+		}
+		if n > 0 {
+			q <- chunk{data: append([]byte(nil), buf[:n]...), due: now.Add(d)}
+		}
+		if err != nil {
+			q <- chunk{due: now.Add(d)}
+			return
+		}
+	}
+}
+
+// writeDelayed writes q's chunks to dst as they fall due, then half-closes
+// dst. After a failed write it closes the connection and drains q, so that
+// the reader ends.
+func (p *proxy) writeDelayed(c *pconn, dst net.Conn, q <-chan chunk, budget bool) {
+	failed := false
+	for ch := range q {
+		if failed {
+			continue
+		}
+		if !sleepUntil(ch.due, p.done) {
+			failed = true
+			c.close()
+			continue
+		}
+		if ch.data == nil {
+			closeWrite(dst)
+			continue
+		}
+		allowed, cut := int64(len(ch.data)), false
+		if budget {
+			allowed, cut = p.take(allowed)
+		}
+		if allowed > 0 {
+			if _, err := dst.Write(ch.data[:allowed]); err != nil {
+				failed = true
+				c.close()
+				continue
+			}
+		}
+		if cut {
+			p.CutConnections()
+			failed = true
+		}
+	}
+}
+
+// sleepUntil waits until t; false when done closed first.
+func sleepUntil(t time.Time, done <-chan struct{}) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return true
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-done:
+		return false
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -38,7 +39,8 @@ type labState struct {
 	ID       string         `json:"id"`
 	Home     string         `json:"home"` // BASE/<id>: the roots and what sshd must find root-owned
 	ProxyPID int            `json:"proxy_pid,omitempty"`
-	Control  string         `json:"control,omitempty"` // unix socket of the proxy process
+	Control  string         `json:"control,omitempty"`  // unix socket of the proxy process
+	Delay    time.Duration  `json:"delay_ns,omitempty"` // the proxies' one-way delay (Options.Delay)
 	Machines []machineState `json:"machines"`
 	Mounts   []string       `json:"mounts,omitempty"` // fill-disk mount points, host paths
 }

@@ -101,6 +101,7 @@ entry per machine, by its ssh.address), known_hosts and machines.
 	cmd.Flags().StringVar(&o.EmuBinary, "emu", "", "prebuilt lab-emu binary (default: build it with the go command)")
 	cmd.Flags().BoolVar(&o.Basejail, "basejail", false, "pre-install ezjail's basejail on the hosts (as --bootstrap would)")
 	cmd.Flags().StringVar(&o.Upstream, "upstream", "", "upstream folder (shared fixtures/upstream; default: ../shared/fixtures/upstream beside the module, or $"+lab.UpstreamEnv+"): check its sha256 pins, refuse on a mismatch, and install FreeBSD's rc framework on the hosts")
+	cmd.Flags().DurationVar(&o.Delay, "delay", 0, "add this one-way delay in each direction to every connection to the machines, as a WAN would (e.g. 25ms; for benchmarks)")
 	cmd.Flags().BoolVar(&o.RealCode, "real", true, "run ezjail-admin, service and the rc scripts from the upstream folder on the hosts, root's shell /bin/sh; --real=false for the emulator's")
 	return cmd
 }
