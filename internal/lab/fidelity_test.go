@@ -129,6 +129,40 @@ func TestFidelityHost(t *testing.T) {
 		}
 	})
 
+	// rc.d/pf loads a pf_fallback_rules value without a file with an
+	// unquoted `echo $pf_fallback_rules | $pf_program -f -` (rc.d/pf:41):
+	// the shell joins a multi-line value into one line, pfctl refuses it,
+	// and pf_start enables pf anyway (rc.d/pf:50-52): filtering on, no rules.
+	// /etc/defaults/rc.conf:250-251 shows the multi-line form as an example.
+	t.Run("multi-line pf_fallback_rules loads nothing", func(t *testing.T) {
+		rc := "pf_enable=\"YES\"\npf_rules=\"/etc/pf.broken\"\npf_fallback_rules_enable=\"YES\"\n" +
+			"pf_fallback_rules_file=\"/etc/no-such-fallback.conf\"\n" +
+			"pf_fallback_rules=\"block drop log all\npass in quick proto tcp to port 22 keep state\"\n"
+		if err := os.WriteFile(filepath.Join(host.Root, "/etc/rc.conf.d-pf-fidelity"), []byte(rc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(host.Root, "/etc/pf.broken"), []byte("this is not pf.conf\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// rc.subr reads /etc/rc.conf.d/<name> after rc.conf (load_rc_config).
+		if _, e, err := run("mkdir -p /etc/rc.conf.d && cp /etc/rc.conf.d-pf-fidelity /etc/rc.conf.d/pf"); err != nil {
+			t.Fatalf("rc.conf.d: %v %s", err, e)
+		}
+		_, e, _ := run("service pf start")
+		// The two rules are valid one per line; joined, pfctl refuses line 1
+		// of its standard input.
+		if !strings.Contains(e, "Loading fallback rules:") || !strings.Contains(e, "-:1: syntax error") {
+			t.Errorf("rc.d/pf's fallback was not refused as one joined line; stderr %q", e)
+		}
+		if out, _, err := run("pfctl -sr"); err != nil || strings.TrimSpace(out) != "" {
+			t.Errorf("pfctl -sr after the fallback: %q, %v; want no rules", out, err)
+		}
+		if out, _, err := run("pfctl -s info"); err != nil || !strings.Contains(out, "Enabled") {
+			t.Errorf("pf is not enabled after pf_start: %q, %v", out, err)
+		}
+		run("pfctl -d; rm -f /etc/rc.conf.d/pf")
+	})
+
 	// The dns/unbound port's rc script has no configtest (files/unbound.in:
 	// extra_commands="reload"); rc.subr's run_rc_command answers "unknown
 	// directive" and exits 1 (rc.subr: `echo 1>&2 "$0: unknown directive
