@@ -204,8 +204,13 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 
 	// Activation.
 	if d.Kind == state.KindHost {
-		mp.Actions = append(mp.Actions, hostActivation(d, s, o, reloads, created, enabled, changedJailCfg, foreign)...)
-		mp.Actions = append(mp.Actions, removals(d, s, o, desiredJails)...)
+		act := hostActivation(d, s, o, reloads, created, enabled, changedJailCfg, foreign)
+		rem := removals(d, s, o, desiredJails)
+		// Grown once to its size: a host's route actions are thousands in
+		// a large cluster, and append's doubling would leave up to as much
+		// again unused in every machine's plan (issue 17).
+		mp.Actions = slices.Grow(mp.Actions, len(act)+len(rem))
+		mp.Actions = append(append(mp.Actions, act...), rem...)
 	}
 	if d.Kind == state.KindGateway && (reloads[state.Reload{Kind: state.ReloadPfSense}] || pendingConfig(d, s)) {
 		r := "back up config.xml, load it with rc.filter_configure_sync, read it back"
@@ -224,7 +229,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 }
 
 func hostActivation(d *state.Machine, s *Snapshot, o Options, reloads map[state.Reload]bool, created, enabled, changedCfg, foreign map[string]bool) []Action {
-	var out []Action
+	out := make([]Action, 0, len(d.Routes)+2*len(d.Jails)+4)
 	if needsLo1(d) && !s.Interfaces["lo1"] {
 		out = append(out, Action{Op: OpCloneup, Kind: KindNet, Target: "lo1", Reason: "service netif cloneup: jails on host-local networks need lo1"})
 	}
