@@ -324,7 +324,9 @@ func checkMixedText(src []byte, n *node, path string) error {
 			if k.kind != kText {
 				continue
 			}
-			line := lineAt(src, k.off)
+			// lineAt counts from the start of the file: only for the error,
+			// or a config.xml of thousands of routes costs lines × text
+			// nodes (issue 17).
 			for i, chunk := range strings.Split(k.text, "\n") {
 				if strings.Trim(strings.Trim(chunk, "\t\n\r"), " ") == "" {
 					continue
@@ -333,7 +335,7 @@ func checkMixedText(src []byte, n *node, path string) error {
 				if strings.TrimSpace(chunk) != "" {
 					what = fmt.Sprintf("text %q", strings.TrimSpace(chunk))
 				}
-				return &SyntaxError{Line: line + i, Msg: fmt.Sprintf(
+				return &SyntaxError{Line: lineAt(src, k.off) + i, Msg: fmt.Sprintf(
 					"%s between the children of <%s>: pfSense's parser (xmlparse.inc cData) would take it as the element's value and fail to read the file; indent with tabs only (or spaces only after the tabs) and remove stray text",
 					what, path)}
 			}
