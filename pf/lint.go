@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Problem is one lint finding, with the 1-based line of the statement.
@@ -58,7 +60,7 @@ func Lint(conf []byte) []Problem {
 			probs = append(probs, Problem{Line: line, Msg: fmt.Sprintf(format, a...)})
 		}
 		class := -1
-		first := strings.Fields(text)[0]
+		first, _, _ := strings.Cut(text, " ") // text is squeezed: one space between words
 		if m := reMacroDef.FindStringSubmatch(text); m != nil && !isKeyword(first) {
 			class = classMacro
 		} else {
@@ -150,6 +152,9 @@ func isKeyword(w string) bool {
 }
 
 func isDefaultBlock(text string) bool {
+	if !strings.HasPrefix(text, "block") {
+		return false // and no splitting of every table line into words
+	}
 	f := strings.Fields(text)
 	if len(f) == 0 || f[0] != "block" || f[len(f)-1] != "all" {
 		return false
@@ -189,14 +194,40 @@ func statements(s string) []stmt {
 			continue
 		}
 		if t := strings.TrimSpace(cur.String()); t != "" {
-			out = append(out, stmt{text: strings.Join(strings.Fields(t), " "), line: start})
+			out = append(out, stmt{text: squeeze(t), line: start})
 		}
 		cur.Reset()
 	}
 	if t := strings.TrimSpace(cur.String()); t != "" {
-		out = append(out, stmt{text: strings.Join(strings.Fields(t), " "), line: start})
+		out = append(out, stmt{text: squeeze(t), line: start})
 	}
 	return out
+}
+
+// squeeze is strings.Join(strings.Fields(t), " ") without a string per
+// word: a large cluster's tier table is one statement of 20,000 addresses
+// (issue 17).
+func squeeze(t string) string {
+	var b strings.Builder
+	space, started := false, false
+	for i := 0; i < len(t); {
+		r, size := utf8.DecodeRuneInString(t[i:])
+		if unicode.IsSpace(r) {
+			space = started
+		} else {
+			if b.Len() == 0 && !started {
+				b.Grow(len(t) - i)
+			}
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			b.WriteString(t[i : i+size])
+			started = true
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func stripComment(l string) string {
