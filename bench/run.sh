@@ -170,6 +170,11 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 	echo
 	table
 } >"$work/results.md"
+# Keep the sections other benchmarks append to $OUT (bench/rtt.sh): from its
+# first "## " heading on.
+if [[ -f $OUT ]] && grep -q '^## ' "$OUT"; then
+	{ echo; awk 'f || /^## / {f = 1; print}' "$OUT"; } >>"$work/results.md"
+fi
 cp "$work/results.md" "$OUT"
 echo
 table
