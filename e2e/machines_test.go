@@ -272,3 +272,40 @@ func TestGatewayLoginBanner(t *testing.T) {
 		t.Error("gate: pfSense's ruleset lacks arbo's rules")
 	}
 }
+
+// TestGatewayRoutesLive: pfSense's reload (rc.filter_configure_sync) only
+// rebuilds pf; arbo applies its static routes as System > Routing's Apply
+// does (system_routes.php:45-62, system_routing_configure()), and a route of
+// a removed jail leaves the kernel through pfSense's own
+// delete_static_route() (system.inc:1573-1617), as the GUI deletes one
+// (issue 10 item 8). The lab's route table is the emulator's state.
+func TestGatewayRoutesLive(t *testing.T) {
+	t.Parallel()
+	top := exampleTopology(t)
+	e := newEnv(t, top, lab.WithBasejail())
+	e.applyOK()
+	want := []string{"10.20.1.11/32 192.168.1.11", "10.20.2.11/32 192.168.1.11", "10.20.1.12/32 192.168.1.12", "10.20.2.12/32 192.168.1.12"}
+	got := e.lines("gate", "/var/run/lab/routes")
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("gate: route %q is not live after the apply; routes: %q", w, got)
+		}
+	}
+	top = edit(t, top, "      - { name: app2, tier: app,  ip: 10.20.1.12 }\n", "")
+	top = edit(t, top, "consensus: 2 ", "consensus: 1 ")
+	e.writeTopology(top)
+	e.applyOK()
+	got = e.lines("gate", "/var/run/lab/routes")
+	if slices.Contains(got, "10.20.1.12/32 192.168.1.12") {
+		t.Errorf("gate: the route of the removed jail app2 is still live: %q", got)
+	}
+	for _, w := range []string{"10.20.1.11/32 192.168.1.11", "10.20.2.12/32 192.168.1.12"} {
+		if !slices.Contains(got, w) {
+			t.Errorf("gate: route %q went away with app2's; routes: %q", w, got)
+		}
+	}
+	if callIndex(e.calls("gate"), "route", "delete", "-inet", "10.20.1.12/32", "192.168.1.12") < 0 {
+		t.Error("gate: no `route delete -inet 10.20.1.12/32 192.168.1.12` queued by delete_static_route")
+	}
+	e.converged()
+}

@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -998,6 +999,21 @@ func (a *applier) gateway() error {
 	if err != nil {
 		return err
 	}
+	removed, routesChanged, err := pfsense.RouteChanges(a.c.Name, old, f.Content)
+	if err != nil {
+		routesChanged = true // a previous config arbo cannot read: apply the routes anyway
+	}
+	if len(removed) > 0 {
+		// While pfSense still runs the previous config, queue the kernel
+		// deletions of arbo's routes the new one drops, as the GUI does
+		// before it removes a route (system_routes.php:72 calls
+		// delete_static_route($id, true), system.inc:1573-1617, which
+		// writes `route delete` commands to /tmp/.system_routes.apply).
+		if _, err := a.cmd(pfSensePHP, "-r", phpDeleteRoutes(removed)); err != nil {
+			_ = a.settle(g, false)
+			return fmt.Errorf("queueing the deletion of removed static routes (nothing changed): %w", err)
+		}
+	}
 	if err := a.t.WriteFileAtomic(ConfigXML, f.Content, f.Mode, 0, 0); err != nil {
 		return err
 	}
@@ -1023,6 +1039,15 @@ func (a *applier) gateway() error {
 	}
 	if err := a.provePFLoaded(old, f.Content); err != nil {
 		return a.restoreConfig(err, g)
+	}
+	if routesChanged || len(removed) > 0 {
+		// rc.filter_configure_sync only rebuilds pf: static routes and
+		// gateways are applied as System > Routing's Apply does
+		// (system_routes.php:45-62): the queued deletions, then
+		// system_routing_configure(), which adds or changes every route.
+		if _, err := a.cmd(pfSensePHP, "-r", phpApplyRoutes); err != nil {
+			return a.restoreConfig(fmt.Errorf("applying the static routes: %w", err), g)
+		}
 	}
 	if err := a.probe(); err != nil {
 		return a.rolledBack(err, g.secs, "the new gateway configuration", "the previous configuration")
@@ -1100,6 +1125,34 @@ func (a *applier) provePFLoaded(oldConf, newConf []byte) error {
 	return fmt.Errorf("pfSense did not load the ruleset of the new %s: pf still runs other rules (arbo rule trackers missing from pfctl -sr: %v; still loaded although removed: %v; %s)", ConfigXML, missing, stale, why)
 }
 
+// pfSensePHP is pfSense's PHP command-line interpreter; its php.ini puts
+// /etc/inc on the include_path.
+const pfSensePHP = "/usr/local/bin/php"
+
+// routesApply is where delete_static_route queues its commands.
+const routesApply = "/tmp/.system_routes.apply"
+
+// phpDeleteRoutes is PHP that queues the kernel deletion of the static
+// routes with these indexes in the running config, through pfSense's own
+// delete_static_route (system.inc:1573). One line, no "!": remote.Quote
+// refuses both (csh).
+func phpDeleteRoutes(ids []int) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(id)
+	}
+	return `require_once("config.inc"); require_once("functions.inc"); require_once("system.inc"); require_once("gwlb.inc"); ` +
+		`foreach (array(` + strings.Join(s, ", ") + `) as $id) { delete_static_route($id, true); }`
+}
+
+// phpApplyRoutes is System > Routing's Apply (system_routes.php:49-61)
+// without its filter_configure(), which rc.filter_configure_sync already
+// did: run the queued route deletions, then system_routing_configure().
+const phpApplyRoutes = `require_once("config.inc"); require_once("functions.inc"); require_once("filter.inc"); require_once("system.inc"); require_once("gwlb.inc"); ` +
+	`$f = g_get("tmp_path") . "/.system_routes.apply"; ` +
+	`if (file_exists($f)) { foreach (unserialize(file_get_contents($f)) as $c) { mwexec($c); } unlink($f); } ` +
+	`exit(system_routing_configure());`
+
 // ridentifiers are the "ridentifier N" values of `pfctl -sr` output. Only
 // this apply step reads them; the pf package parses rulesets.
 func ridentifiers(sr []byte) map[string]bool {
@@ -1127,6 +1180,8 @@ func (a *applier) restoreConfig(cause error, g *guard) error {
 	if err := a.t.Remove(ConfigCache); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%v; %w (the on-box timer restores the previous %s)", cause, err, ConfigXML)
 	}
+	// Route deletions queued for the config that did not take.
+	_ = a.t.Remove(routesApply)
 	if _, err := a.cmd("/etc/rc.filter_configure_sync"); err != nil {
 		return fmt.Errorf("%v; reloading the previous %s failed: %w (the on-box timer tries again)", cause, ConfigXML, err)
 	}

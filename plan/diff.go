@@ -213,7 +213,7 @@ func Diff(d *state.Machine, s *Snapshot, o Options) MachinePlan {
 		mp.Actions = append(append(mp.Actions, act...), rem...)
 	}
 	if d.Kind == state.KindGateway && (reloads[state.Reload{Kind: state.ReloadPfSense}] || pendingConfig(d, s)) {
-		r := "back up config.xml, load it with rc.filter_configure_sync, read it back"
+		r := "back up config.xml, load it with rc.filter_configure_sync, read it back, check pf runs its rules, apply its static routes"
 		mp.Actions = append(mp.Actions, Action{Op: OpReload, Kind: KindPfSense, Target: ConfigXML, Reason: r})
 		if reloads[state.Reload{Kind: state.ReloadPfSenseNS}] {
 			mp.Actions = append(mp.Actions, Action{Op: OpRestart, Kind: KindDNS, Target: "unbound", Reason: "the DNS Resolver's data changed"})
