@@ -21,7 +21,7 @@ build:
 	$(GO) build -buildvcs=true -o arbo ./cmd/arbo
 
 test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 dist:
 	rm -rf $(DIST)
